@@ -1,0 +1,13 @@
+# Every dependency comes from a Debian package (see scripts/setup); nothing is
+# downloaded at build time.
+find_package(PkgConfig REQUIRED)
+find_package(Threads REQUIRED)
+find_package(Boost 1.74 REQUIRED)                        # libboost-graph-dev (header-only part)
+find_package(nlohmann_json 3.10 REQUIRED)                # nlohmann-json3-dev
+pkg_check_modules(LUAJIT REQUIRED IMPORTED_TARGET luajit) # libluajit2-5.1-dev
+pkg_check_modules(TOMLPP REQUIRED IMPORTED_TARGET tomlplusplus) # libtomlplusplus-dev
+find_library(CCTZ_LIBRARY cctz REQUIRED)                 # libcctz-dev
+find_path(CCTZ_INCLUDE_DIR cctz/time_zone.h REQUIRED)
+add_library(sluice_cctz INTERFACE)
+target_link_libraries(sluice_cctz INTERFACE ${CCTZ_LIBRARY})
+target_include_directories(sluice_cctz SYSTEM INTERFACE ${CCTZ_INCLUDE_DIR})

@@ -1,0 +1,247 @@
+#include "dsl/checker.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <unordered_map>
+
+#include "dsl/lua_expr.h"
+#include "dsl/source_map.h"
+#include "dsl/suggest.h"
+
+namespace sluice::dsl {
+
+namespace {
+
+// Where a template stands decides which references make sense there.
+enum class Field { Command, With, Input, Env, WorkflowEnv };
+
+template <class T>
+std::vector<std::string> names_of(const std::vector<T>& items) {
+  std::vector<std::string> out;
+  out.reserve(items.size());
+  for (const T& i : items) out.push_back(i.name);
+  return out;
+}
+
+std::vector<std::string> axis_keys(const Step& s) {
+  std::vector<std::string> out;
+  for (const MatrixAxis& a : s.matrix) out.push_back(a.key);
+  return out;
+}
+
+class Checker {
+ public:
+  Checker(Workflow& wf, Diagnostics& diags) : wf_(wf), diags_(diags), map_(wf.source) {
+    index_.reserve(wf.steps.size());
+    for (uint32_t i = 0; i < wf.steps.size(); ++i) index_.emplace(wf.steps[i].name, i);
+  }
+
+  void run() {
+    for (const NamedTemplate& e : wf_.env) check_template(e.value, nullptr, Field::WorkflowEnv, nullptr);
+    for (uint32_t i = 0; i < wf_.steps.size(); ++i) check_step(i);
+    bool acyclic = check_cycles();
+    if (acyclic && !diags_.has_errors()) build_dag();
+  }
+
+ private:
+  const std::vector<std::string>& step_names() {
+    if (step_names_.empty()) step_names_ = names_of(wf_.steps);
+    return step_names_;
+  }
+
+  // Index of the step named `name` referred to from step `from`, or -1 after
+  // reporting why it cannot be used.
+  int64_t resolve_step(const std::string& name, const Step& from, SourcePos pos, const std::string& shown) {
+    auto it = index_.find(name);
+    if (it == index_.end()) {
+      diags_.error("unknown-step", pos, "unknown step '" + name + "' in " + shown + did_you_mean(name, step_names()));
+      return -1;
+    }
+    if (it->second == static_cast<uint32_t>(&from - wf_.steps.data())) {
+      diags_.error("self-reference", pos, "step '" + from.name + "' refers to itself in " + shown);
+      return -1;
+    }
+    return it->second;
+  }
+
+  void check_ref(const Ref& ref, const Step* step, Field field, std::vector<uint32_t>* deps) {
+    const std::string shown = "'" + ref.text + "'";
+    if (field == Field::WorkflowEnv && ref.kind != Ref::Kind::Param && ref.kind != Ref::Kind::RunId &&
+        ref.kind != Ref::Kind::Secret) {
+      diags_.error("bad-reference", ref.pos, shown + " is not available in [env]: only params, run.id and secrets are");
+      return;
+    }
+    switch (ref.kind) {
+      case Ref::Kind::Param:
+        if (!wf_.find_param(ref.key))
+          diags_.error("unknown-param", ref.pos, "unknown param '" + ref.key + "' in " + shown +
+                                                     did_you_mean(ref.key, names_of(wf_.params)));
+        return;
+      case Ref::Kind::Input:
+      case Ref::Kind::Output: {
+        const bool input = ref.kind == Ref::Kind::Input;
+        if (field == Field::Input) {
+          diags_.error("bad-reference", ref.pos, shown + " cannot be used inside 'inputs'");
+          return;
+        }
+        const auto& list = input ? step->inputs : step->outputs;
+        if (std::none_of(list.begin(), list.end(), [&](const NamedTemplate& n) { return n.name == ref.key; }))
+          diags_.error(input ? "unknown-input" : "unknown-output", ref.pos,
+                       "step '" + step->name + "' has no " + (input ? "input" : "output") + " '" + ref.key + "' (" +
+                           shown + ")" + did_you_mean(ref.key, names_of(list)));
+        return;
+      }
+      case Ref::Kind::Matrix: {
+        if (!step->is_matrix()) {
+          diags_.error("unknown-matrix-key", ref.pos, "step '" + step->name + "' has no matrix, so " + shown + " cannot be resolved");
+          return;
+        }
+        std::vector<std::string> keys = axis_keys(*step);
+        if (std::find(keys.begin(), keys.end(), ref.key) == keys.end())
+          diags_.error("unknown-matrix-key", ref.pos, "step '" + step->name + "' has no matrix key '" + ref.key + "' (" +
+                                                          shown + ")" + did_you_mean(ref.key, keys));
+        return;
+      }
+      case Ref::Kind::StepOutput:
+      case Ref::Kind::StepValue: {
+        int64_t target = resolve_step(ref.step, *step, ref.pos, shown);
+        if (target < 0) return;
+        const Step& other = wf_.steps[static_cast<size_t>(target)];
+        deps->push_back(static_cast<uint32_t>(target));
+        if (other.is_matrix()) {
+          diags_.error("matrix-reference", ref.pos,
+                       shown + " is ambiguous: step '" + other.name +
+                           "' is a matrix step with one result per instance; pick one in a Lua fan-in step (ctx.steps." +
+                           other.name + ")");
+          return;
+        }
+        if (ref.kind == Ref::Kind::StepOutput &&
+            std::none_of(other.outputs.begin(), other.outputs.end(), [&](const NamedTemplate& n) { return n.name == ref.key; }))
+          diags_.error("unknown-output", ref.pos, "step '" + other.name + "' has no output '" + ref.key + "' (" + shown + ")" +
+                                                      did_you_mean(ref.key, names_of(other.outputs)));
+        return;
+      }
+      case Ref::Kind::RunId:
+      case Ref::Kind::Secret:
+      case Ref::Kind::Model:
+        return;  // resolved at run time
+    }
+  }
+
+  void check_template(const Template& t, const Step* step, Field field, std::vector<uint32_t>* deps) {
+    for (const TemplatePart& p : t.parts)
+      if (p.is_ref) check_ref(p.ref, step, field, deps);
+  }
+
+  void check_step(uint32_t i) {
+    Step& s = wf_.steps[i];
+    std::vector<uint32_t> deps;
+    for (size_t n = 0; n < s.needs.size(); ++n) {
+      const std::string& name = s.needs[n];
+      SourcePos pos = n < s.needs_pos.size() ? s.needs_pos[n] : s.pos;
+      auto it = index_.find(name);
+      if (name == s.name) {
+        diags_.error("self-dependency", pos, "step '" + s.name + "' needs itself");
+      } else if (it == index_.end()) {
+        diags_.error("unknown-step", pos, "step '" + s.name + "' needs unknown step '" + name + "'" +
+                                              did_you_mean(name, step_names()));
+      } else {
+        deps.push_back(it->second);
+      }
+    }
+    if (s.kind == ActionKind::Run) check_template(s.command, &s, Field::Command, &deps);
+    for (const Template& t : s.with_templates) check_template(t, &s, Field::With, &deps);
+    for (const NamedTemplate& in : s.inputs) check_template(in.value, &s, Field::Input, &deps);
+    for (const NamedTemplate& e : s.env) check_template(e.value, &s, Field::Env, &deps);
+    if (!s.when.empty()) check_when(s, deps);
+    if (s.kind == ActionKind::Lua && !s.script.empty()) check_script(s);
+    std::sort(deps.begin(), deps.end());
+    deps.erase(std::unique(deps.begin(), deps.end()), deps.end());
+    s.deps = std::move(deps);
+  }
+
+  void check_when(const Step& s, std::vector<uint32_t>& deps) {
+    for (const LuaNameRef& r : lua_expression_refs(s.when)) {
+      SourcePos pos = map_.in_string(s.when_pos, r.offset);
+      const std::string shown = "'when' of step '" + s.name + "'";
+      if (r.root == "params") {
+        if (!wf_.find_param(r.name))
+          diags_.error("unknown-param", pos, "unknown param '" + r.name + "' in " + shown + did_you_mean(r.name, names_of(wf_.params)));
+      } else {
+        int64_t target = resolve_step(r.name, s, pos, shown);
+        if (target >= 0) deps.push_back(static_cast<uint32_t>(target));
+      }
+    }
+  }
+
+  void check_script(const Step& s) {
+    namespace fs = std::filesystem;
+    fs::path dir = fs::path(wf_.path).parent_path();
+    fs::path script = fs::path(s.script).is_absolute() ? fs::path(s.script) : dir / s.script;
+    std::error_code ec;
+    if (!fs::is_regular_file(script, ec))
+      diags_.error("missing-script", s.script_pos, "Lua script '" + s.script + "' of step '" + s.name + "' not found (looked for " +
+                                                      script.string() + ")");
+  }
+
+  // Reports a dependency cycle (at the step that starts it); true when none.
+  bool check_cycles() {
+    std::vector<Edge> edges;
+    for (uint32_t i = 0; i < wf_.steps.size(); ++i)
+      for (uint32_t d : wf_.steps[i].deps) edges.emplace_back(d, i);
+    std::vector<uint32_t> cycle = Dag::find_cycle(static_cast<uint32_t>(wf_.steps.size()), edges);
+    if (cycle.empty()) return true;
+    std::string path;
+    for (uint32_t v : cycle) path += wf_.steps[v].name + " -> ";
+    path += wf_.steps[cycle[0]].name;
+    diags_.error("cycle", wf_.steps[cycle[0]].pos, "dependency cycle: " + path);
+    return false;
+  }
+
+  void build_dag() {
+    std::vector<DagNode> nodes;
+    std::vector<std::vector<uint32_t>> instances(wf_.steps.size());
+    for (uint32_t i = 0; i < wf_.steps.size(); ++i) {
+      const Step& s = wf_.steps[i];
+      if (!s.is_matrix()) {
+        instances[i].push_back(static_cast<uint32_t>(nodes.size()));
+        nodes.push_back(DagNode{s.name, i, {}});
+        continue;
+      }
+      // Cartesian product in sorted-key order, the last key varying fastest.
+      std::vector<size_t> idx(s.matrix.size(), 0);
+      for (;;) {
+        DagNode node{s.name + "[", i, {}};
+        for (size_t a = 0; a < s.matrix.size(); ++a) {
+          const Value& v = s.matrix[a].values[idx[a]];
+          node.name += (a ? "," : "") + s.matrix[a].key + "=" + v.to_text();
+          node.matrix.emplace_back(s.matrix[a].key, v);
+        }
+        node.name += "]";
+        instances[i].push_back(static_cast<uint32_t>(nodes.size()));
+        nodes.push_back(std::move(node));
+        size_t a = s.matrix.size();
+        while (a > 0 && ++idx[a - 1] == s.matrix[a - 1].values.size()) idx[--a] = 0;
+        if (a == 0) break;
+      }
+    }
+    std::vector<Edge> edges;
+    for (uint32_t i = 0; i < wf_.steps.size(); ++i)
+      for (uint32_t d : wf_.steps[i].deps)
+        for (uint32_t from : instances[d])
+          for (uint32_t to : instances[i]) edges.emplace_back(from, to);
+    wf_.dag = Dag::build(std::move(nodes), std::move(edges));
+  }
+
+  Workflow& wf_;
+  Diagnostics& diags_;
+  SourceMap map_;
+  std::unordered_map<std::string, uint32_t> index_;
+  std::vector<std::string> step_names_;
+};
+
+}  // namespace
+
+void check_workflow(Workflow& wf, Diagnostics& diags) { Checker(wf, diags).run(); }
+
+}  // namespace sluice::dsl

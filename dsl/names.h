@@ -1,0 +1,28 @@
+#pragma once
+// Naming rules shared by the reader and the checker (internal to dsl/).
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace sluice::dsl {
+
+// Workflow and step names: [a-z0-9][a-z0-9_-]*
+bool is_valid_name(std::string_view s);
+inline constexpr const char* kNameRule = "use lowercase letters, digits, '_' and '-', starting with a letter or digit";
+
+// Params, inputs, outputs, matrix keys, actions: [A-Za-z_][A-Za-z0-9_]*
+bool is_identifier(std::string_view s);
+inline constexpr const char* kIdentifierRule = "use letters, digits and '_', not starting with a digit";
+
+bool is_env_name(std::string_view s);
+// Plugin names: one or more valid names joined by dots ("storage", "trainer.xgboost").
+bool is_plugin_name(std::string_view s);
+
+// Why `path` is not a safe relative path inside a work dir ("" when it is):
+// absolute, a '..' component, a NUL byte, or empty.
+std::string unsafe_relative_path(std::string_view path);
+
+// IANA zone names of this machine's tz database, for suggestions.
+const std::vector<std::string>& timezone_names();
+
+}  // namespace sluice::dsl

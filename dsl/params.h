@@ -1,0 +1,26 @@
+#pragma once
+// Param values for one run: the declared defaults, overridden by `-p
+// key=value` (CLI) or a JSON object (API), each typed against its declaration.
+#include <map>
+#include <string>
+#include <string_view>
+
+#include "dsl/spec.h"
+
+namespace sluice::dsl {
+
+using ParamValues = std::map<std::string, Value>;
+
+// Every declared param at its default.
+ParamValues default_params(const Workflow& wf);
+
+// Parses `text` as a value of `param`'s type: integers, floats (an integer
+// text is accepted), booleans (true/false), strings as-is, arrays as a
+// comma-separated list of elements. False with `error` on a mismatch.
+bool parse_param_value(const Param& param, std::string_view text, Value& out, std::string& error);
+
+// Applies one "key=value" override. Errors name the param:
+// "param 'epochs' is an integer; cannot use 'abc'".
+bool apply_override(const Workflow& wf, std::string_view assignment, ParamValues& values, std::string& error);
+
+}  // namespace sluice::dsl

@@ -1,0 +1,84 @@
+#include "dsl/source_map.h"
+
+#include <algorithm>
+
+namespace sluice::dsl {
+
+SourceMap::SourceMap(std::string_view source) : source_(source) {
+  line_starts_.push_back(0);
+  for (size_t i = 0; i < source.size(); ++i)
+    if (source[i] == '\n') line_starts_.push_back(i + 1);
+}
+
+size_t SourceMap::offset_of(SourcePos pos) const {
+  if (pos.line == 0 || pos.line > line_starts_.size()) return source_.size();
+  size_t off = line_starts_[pos.line - 1] + (pos.column > 0 ? pos.column - 1 : 0);
+  return std::min(off, source_.size());
+}
+
+SourcePos SourceMap::position_of(size_t offset) const {
+  auto it = std::upper_bound(line_starts_.begin(), line_starts_.end(), offset);
+  size_t line = static_cast<size_t>(it - line_starts_.begin());
+  return SourcePos{static_cast<uint32_t>(line), static_cast<uint32_t>(offset - line_starts_[line - 1] + 1)};
+}
+
+namespace {
+
+size_t utf8_length(uint32_t cp) {
+  if (cp < 0x80) return 1;
+  if (cp < 0x800) return 2;
+  if (cp < 0x10000) return 3;
+  return 4;
+}
+
+uint32_t hex_value(std::string_view digits) {
+  uint32_t v = 0;
+  for (char c : digits) {
+    v <<= 4;
+    if (c >= '0' && c <= '9') v |= static_cast<uint32_t>(c - '0');
+    else if (c >= 'a' && c <= 'f') v |= static_cast<uint32_t>(c - 'a' + 10);
+    else if (c >= 'A' && c <= 'F') v |= static_cast<uint32_t>(c - 'A' + 10);
+  }
+  return v;
+}
+
+}  // namespace
+
+SourcePos SourceMap::in_string(SourcePos literal, size_t decoded_offset) const {
+  size_t r = offset_of(literal);
+  if (r >= source_.size()) return literal;
+  const char quote = source_[r];
+  if (quote != '"' && quote != '\'') return literal;
+  const bool multi = source_.substr(r, 3) == std::string_view(quote == '"' ? "\"\"\"" : "'''");
+  r += multi ? 3 : 1;
+  if (multi) {
+    if (source_.substr(r, 2) == "\r\n") r += 2;
+    else if (r < source_.size() && source_[r] == '\n') r += 1;
+  }
+  const bool basic = quote == '"';
+  size_t d = 0;
+  while (r < source_.size() && d < decoded_offset) {
+    char c = source_[r];
+    if (basic && c == '\\' && r + 1 < source_.size()) {
+      char e = source_[r + 1];
+      if (e == 'u' || e == 'U') {
+        size_t digits = e == 'u' ? 4 : 8;
+        d += utf8_length(hex_value(source_.substr(r + 2, digits)));
+        r += 2 + digits;
+      } else if (multi && (e == ' ' || e == '\t' || e == '\n' || e == '\r')) {
+        // Line-ending backslash: the newline and following whitespace vanish.
+        r += 1;
+        while (r < source_.size() && (source_[r] == ' ' || source_[r] == '\t' || source_[r] == '\n' || source_[r] == '\r')) ++r;
+      } else {
+        d += 1;
+        r += 2;
+      }
+      continue;
+    }
+    ++d;
+    ++r;
+  }
+  return position_of(r);
+}
+
+}  // namespace sluice::dsl

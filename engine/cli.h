@@ -1,0 +1,34 @@
+#pragma once
+// The `sluice` command line: a table of subcommands, each in its own
+// cmd_NAME.cc. Commands print; the engine beneath them never does.
+#include <cstddef>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "engine/args.h"
+
+namespace sluice::engine {
+
+struct Command {
+  std::string name;
+  std::string summary;  // one line for `sluice help`
+  std::string usage;    // e.g. "sluice validate [--json] FILE..."
+  std::string details;  // paragraphs after the usage line in `--help`
+  std::vector<OptionSpec> options;
+  size_t min_args = 0;
+  size_t max_args = std::numeric_limits<size_t>::max();
+  int (*run)(const Args& args) = nullptr;
+};
+
+const Command& validate_command();
+const Command& graph_command();
+
+// Entry point of the executable; returns the process exit status.
+int cli_main(int argc, char** argv);
+
+// Prints "sluice: error: MESSAGE" and the command's usage to stderr; returns
+// kExitBadInput.
+int usage_error(const Command& cmd, const std::string& message);
+
+}  // namespace sluice::engine
