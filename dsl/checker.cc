@@ -39,8 +39,7 @@ class Checker {
   void run() {
     for (const NamedTemplate& e : wf_.env) check_template(e.value, nullptr, Field::WorkflowEnv, nullptr);
     for (uint32_t i = 0; i < wf_.steps.size(); ++i) check_step(i);
-    bool acyclic = check_cycles();
-    if (acyclic && !diags_.has_errors()) build_dag();
+    build_dag();
   }
 
  private:
@@ -184,18 +183,27 @@ class Checker {
                                                       script.string() + ")");
   }
 
-  // Reports a dependency cycle (at the step that starts it); true when none.
-  bool check_cycles() {
-    std::vector<Edge> edges;
-    for (uint32_t i = 0; i < wf_.steps.size(); ++i)
-      for (uint32_t d : wf_.steps[i].deps) edges.emplace_back(d, i);
-    std::vector<uint32_t> cycle = Dag::find_cycle(static_cast<uint32_t>(wf_.steps.size()), edges);
-    if (cycle.empty()) return true;
+  // Reports a cycle found among instances as the steps it passes through,
+  // at the step that starts it. Instances of one step share their
+  // dependencies, so the first repeated step closes a cycle of steps.
+  void report_cycle(const std::vector<uint32_t>& node_cycle, const std::vector<uint32_t>& node_step) {
+    std::vector<uint32_t> steps;
+    for (uint32_t id : node_cycle) {
+      uint32_t step = node_step[id];
+      auto seen = std::find(steps.begin(), steps.end(), step);
+      if (seen != steps.end()) {
+        steps.erase(steps.begin(), seen);
+        break;
+      }
+      steps.push_back(step);
+    }
+    // Start at the step declared first, so the message does not depend on
+    // where the search happened to enter the cycle.
+    std::rotate(steps.begin(), std::min_element(steps.begin(), steps.end()), steps.end());
     std::string path;
-    for (uint32_t v : cycle) path += wf_.steps[v].name + " -> ";
-    path += wf_.steps[cycle[0]].name;
-    diags_.error("cycle", wf_.steps[cycle[0]].pos, "dependency cycle: " + path);
-    return false;
+    for (uint32_t v : steps) path += wf_.steps[v].name + " -> ";
+    path += wf_.steps[steps[0]].name;
+    diags_.error("cycle", wf_.steps[steps[0]].pos, "dependency cycle: " + path);
   }
 
   void build_dag() {
@@ -230,7 +238,14 @@ class Checker {
       for (uint32_t d : wf_.steps[i].deps)
         for (uint32_t from : instances[d])
           for (uint32_t to : instances[i]) edges.emplace_back(from, to);
-    wf_.dag = Dag::build(std::move(nodes), std::move(edges));
+    std::vector<uint32_t> node_step(nodes.size()), cycle;
+    for (size_t n = 0; n < nodes.size(); ++n) node_step[n] = nodes[n].step;
+    Dag dag;
+    if (!Dag::build(std::move(nodes), std::move(edges), dag, cycle)) {
+      report_cycle(cycle, node_step);
+      return;
+    }
+    if (!diags_.has_errors()) wf_.dag = std::move(dag);
   }
 
   Workflow& wf_;

@@ -5,21 +5,26 @@
 
 #include <boost/graph/adjacency_list.hpp>
 #include <boost/graph/depth_first_search.hpp>
-#include <boost/graph/topological_sort.hpp>
 
 namespace sluice::dsl {
 
 namespace {
 
-using Graph = boost::adjacency_list<boost::vecS, boost::vecS, boost::bidirectionalS>;
+// Out-edges only: predecessors come from the CSR arrays built beside it.
+using Graph = boost::adjacency_list<boost::vecS, boost::vecS, boost::directedS>;
 using Vertex = boost::graph_traits<Graph>::vertex_descriptor;
 
-// Records the DFS stack so a back edge yields the cycle's path.
-struct CycleVisitor : boost::default_dfs_visitor {
+// Records the DFS stack so a back edge yields the cycle's path, and the
+// finish order, whose reverse is a topological order.
+struct OrderVisitor : boost::default_dfs_visitor {
   std::vector<Vertex>* stack;
   std::vector<Vertex>* cycle;
+  std::vector<uint32_t>* finished;
   void discover_vertex(Vertex v, const Graph&) const { stack->push_back(v); }
-  void finish_vertex(Vertex, const Graph&) const { stack->pop_back(); }
+  void finish_vertex(Vertex v, const Graph&) const {
+    stack->pop_back();
+    finished->push_back(static_cast<uint32_t>(v));
+  }
   void back_edge(boost::graph_traits<Graph>::edge_descriptor e, const Graph& g) const {
     if (!cycle->empty()) return;
     Vertex to = boost::target(e, g);
@@ -41,6 +46,25 @@ void build_csr(uint32_t n, const std::vector<Edge>& edges, bool by_target,
   }
 }
 
+// Depth-first search over `n` vertices; false with `cycle` set on a cycle.
+bool order(uint32_t n, const std::vector<Edge>& edges, std::vector<uint32_t>& topo, std::vector<uint32_t>& cycle) {
+  Graph g(edges.begin(), edges.end(), n);
+  std::vector<Vertex> stack, found;
+  std::vector<uint32_t> finished;
+  finished.reserve(n);
+  OrderVisitor vis;
+  vis.stack = &stack;
+  vis.cycle = &found;
+  vis.finished = &finished;
+  std::vector<boost::default_color_type> colors(n);
+  boost::depth_first_search(
+      g, boost::visitor(vis).color_map(boost::make_iterator_property_map(colors.begin(), boost::get(boost::vertex_index, g))));
+  cycle.assign(found.begin(), found.end());
+  if (!cycle.empty()) return false;
+  topo.assign(finished.rbegin(), finished.rend());
+  return true;
+}
+
 }  // namespace
 
 Dag::Dag() = default;
@@ -48,18 +72,11 @@ Dag::~Dag() = default;
 Dag::Dag(Dag&&) noexcept = default;
 Dag& Dag::operator=(Dag&&) noexcept = default;
 
-Dag Dag::build(std::vector<DagNode> nodes, std::vector<Edge> edges) {
-  Dag dag;
+bool Dag::build(std::vector<DagNode> nodes, std::vector<Edge> edges, Dag& dag, std::vector<uint32_t>& cycle) {
   const auto n = static_cast<uint32_t>(nodes.size());
   std::sort(edges.begin(), edges.end());
   edges.erase(std::unique(edges.begin(), edges.end()), edges.end());
-
-  Graph g(n);
-  for (const Edge& e : edges) boost::add_edge(e.first, e.second, g);
-  std::vector<Vertex> reverse_topo;
-  reverse_topo.reserve(n);
-  boost::topological_sort(g, std::back_inserter(reverse_topo));
-  dag.topo_.assign(reverse_topo.rbegin(), reverse_topo.rend());
+  if (!order(n, edges, dag.topo_, cycle)) return false;
 
   build_csr(n, edges, true, dag.pred_offsets_, dag.pred_);
   build_csr(n, edges, false, dag.succ_offsets_, dag.succ_);
@@ -72,7 +89,7 @@ Dag Dag::build(std::vector<DagNode> nodes, std::vector<Edge> edges) {
   build_csr(steps, by_step, false, dag.step_offsets_, dag.step_nodes_);
 
   dag.nodes_ = std::move(nodes);
-  return dag;
+  return true;
 }
 
 std::span<const uint32_t> Dag::predecessors(uint32_t id) const {
@@ -109,16 +126,9 @@ int64_t Dag::find(std::string_view name) const {
 }
 
 std::vector<uint32_t> Dag::find_cycle(uint32_t n, const std::vector<Edge>& edges) {
-  Graph g(n);
-  for (const Edge& e : edges) boost::add_edge(e.first, e.second, g);
-  std::vector<Vertex> stack, cycle;
-  CycleVisitor vis;
-  vis.stack = &stack;
-  vis.cycle = &cycle;
-  std::vector<boost::default_color_type> colors(n);
-  boost::depth_first_search(
-      g, boost::visitor(vis).color_map(boost::make_iterator_property_map(colors.begin(), boost::get(boost::vertex_index, g))));
-  return {cycle.begin(), cycle.end()};
+  std::vector<uint32_t> topo, cycle;
+  order(n, edges, topo, cycle);
+  return cycle;
 }
 
 }  // namespace sluice::dsl

@@ -28,9 +28,11 @@ class Dag {
   Dag(Dag&&) noexcept;
   Dag& operator=(Dag&&) noexcept;
 
-  // Builds the graph; `edges` must form no cycle (the checker has proven it)
-  // and may contain duplicates, which are dropped. Linear in nodes + edges.
-  static Dag build(std::vector<DagNode> nodes, std::vector<Edge> edges);
+  // Builds the graph from `edges` (duplicates are dropped). When the edges
+  // form a cycle, returns false and fills `cycle` as find_cycle does. One
+  // depth-first search yields both the order and the cycle check: linear in
+  // nodes + edges.
+  static bool build(std::vector<DagNode> nodes, std::vector<Edge> edges, Dag& out, std::vector<uint32_t>& cycle);
 
   size_t size() const { return nodes_.size(); }
   size_t edge_count() const { return succ_.size(); }

@@ -123,8 +123,11 @@ class Reader {
   }
 
   bool get_duration(const toml::node& n, const std::string& what, Duration& out) {
-    std::string text;
-    if (!get_string(n, what, text)) return false;
+    if (!n.is_string()) {
+      type_error(n, what, "a duration string such as \"90s\", \"30m\" or \"2h\"");
+      return false;
+    }
+    const std::string text = n.as_string()->get();
     std::string error;
     if (!parse_duration(text, out, error)) {
       diags_.error("bad-duration", pos(n), what + ": " + error);
@@ -201,34 +204,38 @@ class Reader {
       Param p;
       p.name = std::string(k.str());
       p.pos = pos(k);
+      // A param in error stays declared, so references to it add no second error.
       if (!is_identifier(p.name)) {
         diags_.error("bad-name", p.pos, "invalid param name '" + p.name + "': " + kIdentifierRule);
+        wf_.params.push_back(std::move(p));
         continue;
       }
       const std::string what = "param '" + p.name + "'";
       if (v.is_table()) {
         diags_.error("type", pos(v), what + " must be a string, integer, float, boolean or array of these, found a table");
+        wf_.params.push_back(std::move(p));
         continue;
       }
-      if (!to_value(v, what, p.default_value)) continue;
+      if (!to_value(v, what, p.default_value)) {
+        wf_.params.push_back(std::move(p));
+        continue;
+      }
       p.type = p.default_value.type();
       if (p.type == ValueType::Array) {
         const ValueArray& a = p.default_value.as_array();
-        bool ok = true;
+        const toml::array& nodes = *v.as_array();
         for (size_t i = 0; i < a.size(); ++i) {
           if (a[i].type() == ValueType::Array || a[i].type() == ValueType::Table) {
-            diags_.error("type", pos(v), what + ": array elements must be strings, integers, floats or booleans");
-            ok = false;
+            diags_.error("type", pos(nodes[i]), what + ": array elements must be strings, integers, floats or booleans, found " +
+                                                    toml_type_phrase(nodes[i].type()));
             break;
           }
           if (i > 0 && a[i].type() != a[0].type()) {
-            diags_.error("type", pos(v), what + ": array elements must all have one type, found " +
-                                             type_name(a[0].type()) + " and " + type_name(a[i].type()));
-            ok = false;
+            diags_.error("type", pos(nodes[i]), what + ": array elements must all have one type, found " +
+                                                    type_name(a[0].type()) + " and " + type_name(a[i].type()));
             break;
           }
         }
-        if (!ok) continue;
         p.element = a.empty() ? ValueType::String : a[0].type();
       }
       wf_.params.push_back(std::move(p));
@@ -283,10 +290,17 @@ class Reader {
       if (auto* i = n->as_integer()) {
         if (i->get() <= 0) diags_.error("bad-value", pos(*n), "'memory' in resources of " + where + " must be greater than 0");
         else r.memory = static_cast<uint64_t>(i->get());
-      } else {
-        std::string text, error;
-        if (get_string(*n, "'memory' in resources of " + where, text) && !parse_size(text, r.memory, error))
+      } else if (auto* str = n->as_string()) {
+        std::string error;
+        uint64_t bytes = 0;
+        if (!parse_size(str->get(), bytes, error))
           diags_.error("bad-size", pos(*n), "'memory' in resources of " + where + ": " + error);
+        else if (bytes == 0)
+          diags_.error("bad-value", pos(*n), "'memory' in resources of " + where + " must be greater than 0");
+        else
+          r.memory = bytes;
+      } else {
+        type_error(*n, "'memory' in resources of " + where, "a size such as \"4G\" or a number of bytes");
       }
     }
     if (auto* n = t->get("gpus")) {
@@ -448,7 +462,7 @@ class Reader {
 
     if (auto* n = t->get("description")) get_string(*n, "'description' in " + where, s.description);
     if (auto* n = t->get("with")) {
-      if (s.kind != ActionKind::Uses && !actions.empty())
+      if (!actions.empty() && !t->contains("uses"))
         diags_.error("with-without-uses", key_pos(*t, "with"), "'with' in " + where + " is only for plugin actions ('uses')");
       read_with(s, *n, where);
     }
@@ -459,8 +473,12 @@ class Reader {
     if (auto* n = t->get("when")) {
       if (get_string(*n, "'when' in " + where, s.when)) {
         s.when_pos = pos(*n);
-        std::string err = lua_expression_error(s.when);
-        if (!err.empty()) diags_.error("bad-when", s.when_pos, "invalid 'when' expression in " + where + ": " + err);
+        if (s.when.find_first_not_of(" \t\r\n") == std::string::npos) {
+          diags_.error("bad-when", s.when_pos, "'when' in " + where + " is empty: leave it out to always run the step");
+        } else {
+          std::string err = lua_expression_error(s.when);
+          if (!err.empty()) diags_.error("bad-when", s.when_pos, "invalid 'when' expression in " + where + ": " + err);
+        }
       }
     }
     if (auto* n = t->get("matrix")) read_matrix(s, *n, where);
@@ -499,6 +517,8 @@ class Reader {
     } else if (kind == "lua_inline") {
       s.kind = ActionKind::LuaInline;
       s.script = text;
+      if (text.find_first_not_of(" \t\r\n") == std::string::npos)
+        diags_.error("bad-value", pos(n), "'lua_inline' in " + where + " is empty");
     } else {
       s.kind = ActionKind::Uses;
       size_t dot = text.rfind('.');
@@ -542,22 +562,27 @@ class Reader {
 
   void read_named_paths(const toml::node& node, const char* field, const std::string& where,
                         std::vector<NamedTemplate>& out, bool templated) {
-    const toml::table* t = get_table(node, std::string("'") + field + "' in " + where);
-    if (!t) return;
+    const toml::table* t = node.as_table();
+    if (!t) {
+      type_error(node, std::string("'") + field + "' in " + where, "a table");
+      return;
+    }
     for (auto&& [k, v] : *t) {
       NamedTemplate e;
       e.name = std::string(k.str());
       e.pos = pos(k);
+      // An entry in error stays declared, so references to it add no second error.
       if (!is_identifier(e.name)) {
         diags_.error("bad-name", e.pos, std::string("invalid ") + (templated ? "input" : "output") + " name '" + e.name +
                                             "' in " + where + ": " + kIdentifierRule);
+        out.push_back(std::move(e));
         continue;
       }
       const std::string what = std::string(templated ? "input" : "output") + " '" + e.name + "' of " + where;
       std::string text;
-      if (!get_string(v, what, text)) continue;
-      if (text.empty()) {
-        diags_.error("bad-path", pos(v), what + " is an empty path");
+      if (!get_string(v, what, text) || text.empty()) {
+        if (v.is_string()) diags_.error("bad-path", pos(v), what + " is an empty path");
+        out.push_back(std::move(e));
         continue;
       }
       if (templated) {
@@ -566,7 +591,10 @@ class Reader {
         std::string why = unsafe_relative_path(text);
         if (!why.empty()) {
           diags_.error("bad-path", pos(v), what + " must be a relative path inside the step's work dir: " + why);
-          continue;
+        } else if (size_t at = text.find("${"); at != std::string::npos) {
+          // Outputs are plain paths: a template here would name a file "${...}".
+          diags_.error("bad-path", map_.in_string(pos(v), at),
+                       what + " is a plain path: templates are not expanded in 'outputs'");
         }
         e.value.text = text;
         e.value.parts.push_back(TemplatePart{false, text, {}});
@@ -583,8 +611,12 @@ class Reader {
     }
     std::unordered_set<std::string> seen;
     for (const toml::node& e : *a) {
-      std::string name;
-      if (!get_string(e, "an entry of 'needs' in " + where, name)) continue;
+      const toml::value<std::string>* str = e.as_string();
+      if (!str) {
+        type_error(e, "an entry of 'needs' in " + where, "a string");
+        continue;
+      }
+      const std::string& name = str->get();
       if (!seen.insert(name).second) {
         diags_.error("duplicate", pos(e), where + " lists '" + name + "' twice in 'needs'");
         continue;
@@ -603,31 +635,38 @@ class Reader {
       axis.key = std::string(k.str());
       axis.pos = pos(k);
       const std::string what = "matrix '" + axis.key + "' of " + where;
+      // An axis in error stays declared, so ${matrix.KEY} adds no second
+      // error; one placeholder value keeps its instances well-formed (the
+      // workflow is rejected anyway).
+      auto keep = [&s, &axis] {
+        if (axis.values.empty()) axis.values.push_back(Value());
+        s.matrix.push_back(std::move(axis));
+      };
       if (!is_identifier(axis.key)) {
         diags_.error("bad-name", axis.pos, "invalid matrix key '" + axis.key + "' in " + where + ": " + kIdentifierRule);
+        keep();
         continue;
       }
       const toml::array* a = v.as_array();
       if (!a || a->empty()) {
         diags_.error("bad-matrix", pos(v), what + " must be a non-empty array of strings, numbers or booleans");
+        keep();
         continue;
       }
-      bool ok = true;
       for (const toml::node& e : *a) {
         Value val;
-        if (e.is_array() || e.is_table() || !to_value(e, what, val)) {
+        if (e.is_array() || e.is_table()) {
           diags_.error("bad-matrix", pos(e), what + " must hold strings, numbers or booleans, found " + toml_type_phrase(e.type()));
-          ok = false;
           break;
         }
+        if (!to_value(e, what, val)) break;  // a date or time: to_value has said so
         if (std::find(axis.values.begin(), axis.values.end(), val) != axis.values.end()) {
           diags_.error("duplicate", pos(e), what + " lists " + val.to_json() + " twice");
-          ok = false;
-          break;
+          continue;
         }
         axis.values.push_back(std::move(val));
       }
-      if (ok) s.matrix.push_back(std::move(axis));
+      keep();
     }
   }
 
@@ -649,7 +688,15 @@ WorkflowPtr parse_workflow(std::string source, const std::string& path, Diagnost
   try {
     root = toml::parse(wf->source, path);
   } catch (const toml::parse_error& e) {
-    diags.error("toml-syntax", to_pos(e.source().begin), std::string(e.description()));
+    SourcePos at = to_pos(e.source().begin);
+    std::string message(e.description());
+    // TOML++ calls a line break inside a one-line string a control character.
+    size_t off = SourceMap(wf->source).offset_of(at);
+    if (message.find("control characters") != std::string::npos && off < wf->source.size() &&
+        (wf->source[off] == '\n' || wf->source[off] == '\r'))
+      message = "unterminated string: a one-line string must end on the line it starts on "
+                "(use \"\"\"...\"\"\" or '''...''' for text over several lines)";
+    diags.error("toml-syntax", at, message);
     diags.set_source(wf->source);
     return nullptr;
   }

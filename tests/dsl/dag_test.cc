@@ -13,6 +13,12 @@ std::vector<DagNode> plain_nodes(uint32_t n) {
   for (uint32_t i = 0; i < n; ++i) nodes.push_back(DagNode{"n" + std::to_string(i), i, {}});
   return nodes;
 }
+Dag must_build(std::vector<DagNode> nodes, std::vector<Edge> edges) {
+  Dag dag;
+  std::vector<uint32_t> cycle;
+  REQUIRE(Dag::build(std::move(nodes), std::move(edges), dag, cycle));
+  return dag;
+}
 }  // namespace
 
 TEST_CASE("dag: topological order respects every edge on random DAGs") {
@@ -22,7 +28,7 @@ TEST_CASE("dag: topological order respects every edge on random DAGs") {
     std::vector<Edge> edges;
     for (uint32_t to = 1; to < n; ++to)
       for (int k = 0; k < 3; ++k) edges.emplace_back(rng() % to, to);
-    Dag dag = Dag::build(plain_nodes(n), edges);
+    Dag dag = must_build(plain_nodes(n), edges);
     REQUIRE(dag.size() == n);
     std::vector<uint32_t> position(n);
     const auto& topo = dag.topological_order();
@@ -33,7 +39,7 @@ TEST_CASE("dag: topological order respects every edge on random DAGs") {
 }
 
 TEST_CASE("dag: duplicate edges are dropped; predecessors, successors, roots, leaves") {
-  Dag dag = Dag::build(plain_nodes(4), {{0, 1}, {0, 1}, {0, 2}, {1, 3}, {2, 3}});
+  Dag dag = must_build(plain_nodes(4), {{0, 1}, {0, 1}, {0, 2}, {1, 3}, {2, 3}});
   CHECK(dag.edge_count() == 4);
   auto p3 = dag.predecessors(3);
   CHECK(std::vector<uint32_t>(p3.begin(), p3.end()) == std::vector<uint32_t>{1, 2});
@@ -57,9 +63,13 @@ TEST_CASE("dag: a 100,000-long chain neither overflows the stack nor misses its 
   std::vector<Edge> edges;
   for (uint32_t i = 0; i + 1 < n; ++i) edges.emplace_back(i, i + 1);
   CHECK(Dag::find_cycle(n, edges).empty());
-  Dag dag = Dag::build(plain_nodes(n), edges);
+  Dag dag = must_build(plain_nodes(n), edges);
   CHECK(dag.topological_order().front() == 0);
   CHECK(dag.topological_order().back() == n - 1);
   edges.emplace_back(n - 1, 0);
   CHECK(Dag::find_cycle(n, edges).size() == n);
+  Dag cyclic;
+  std::vector<uint32_t> cycle;
+  CHECK_FALSE(Dag::build(plain_nodes(n), edges, cyclic, cycle));
+  CHECK(cycle.size() == n);
 }
