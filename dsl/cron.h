@@ -20,8 +20,9 @@ class CronExpr {
   // Parses `text`. On failure returns false, sets `error` to one line that
   // says what is wrong (e.g. "minute 61 is out of range 0-59",
   // "@reboot is not supported: schedules fire at times", "cron expression
-  // '0 0 31 2 *' can never fire") and `error_offset` to the byte offset in
-  // `text` of the offending field (0 for the whole expression).
+  // '0 0 31 2 *' can never fire: ...") and `error_offset` to the byte offset
+  // in `text` of the offending token (0 for the whole expression; the end of
+  // the text when fields are missing). `out` is untouched on failure.
   static bool parse(std::string_view text, CronExpr& out, std::string& error, size_t& error_offset);
 
   // Whether the civil (wall-clock) minute matches. month 1-12, day 1-31,
