@@ -4,6 +4,8 @@ find_package(PkgConfig REQUIRED)
 find_package(Threads REQUIRED)
 find_package(Boost 1.74 REQUIRED)                        # libboost-graph-dev (header-only part)
 find_package(nlohmann_json 3.10 REQUIRED)                # nlohmann-json3-dev
+find_package(OpenSSL 3 REQUIRED)                         # libssl-dev (SHA-256 of artifacts)
+find_package(SQLite3 3.37 REQUIRED)                      # libsqlite3-dev (the metadata store)
 pkg_check_modules(LUAJIT REQUIRED IMPORTED_TARGET luajit) # libluajit2-5.1-dev
 pkg_check_modules(TOMLPP REQUIRED IMPORTED_TARGET tomlplusplus) # libtomlplusplus-dev
 find_library(CCTZ_LIBRARY cctz REQUIRED)                 # libcctz-dev

@@ -168,7 +168,13 @@ class Checker {
           diags_.error("unknown-param", pos, "unknown param '" + r.name + "' in " + shown + did_you_mean(r.name, names_of(wf_.params)));
       } else {
         int64_t target = resolve_step(r.name, s, pos, shown);
-        if (target >= 0) deps.push_back(static_cast<uint32_t>(target));
+        if (target < 0) continue;
+        deps.push_back(static_cast<uint32_t>(target));
+        if (wf_.steps[static_cast<size_t>(target)].is_matrix())
+          diags_.error("matrix-reference", pos,
+                       "'steps." + r.name + "' in " + shown + " is ambiguous: step '" + r.name +
+                           "' is a matrix step with one result per instance; pick one in a Lua fan-in step (ctx.steps." +
+                           r.name + ")");
       }
     }
   }

@@ -76,10 +76,23 @@ bool Dag::build(std::vector<DagNode> nodes, std::vector<Edge> edges, Dag& dag, s
   const auto n = static_cast<uint32_t>(nodes.size());
   std::sort(edges.begin(), edges.end());
   edges.erase(std::unique(edges.begin(), edges.end()), edges.end());
-  if (!order(n, edges, dag.topo_, cycle)) return false;
+  std::vector<uint32_t> dfs_order;
+  if (!order(n, edges, dfs_order, cycle)) return false;
 
   build_csr(n, edges, true, dag.pred_offsets_, dag.pred_);
   build_csr(n, edges, false, dag.succ_offsets_, dag.succ_);
+  // The order users see (--dry-run, schedulers' tie-breaks): Kahn's algorithm
+  // in declaration order, so independent nodes keep the order of the file.
+  std::vector<uint32_t> indegree(n);
+  for (uint32_t i = 0; i < n; ++i) indegree[i] = dag.pred_offsets_[i + 1] - dag.pred_offsets_[i];
+  dag.topo_.clear();
+  for (uint32_t i = 0; i < n; ++i)
+    if (indegree[i] == 0) dag.topo_.push_back(i);
+  for (size_t head = 0; head < dag.topo_.size(); ++head) {
+    uint32_t v = dag.topo_[head];
+    for (uint32_t k = dag.succ_offsets_[v]; k < dag.succ_offsets_[v + 1]; ++k)
+      if (--indegree[dag.succ_[k]] == 0) dag.topo_.push_back(dag.succ_[k]);
+  }
 
   uint32_t steps = 0;
   for (const DagNode& node : nodes) steps = std::max(steps, node.step + 1);

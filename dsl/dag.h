@@ -40,6 +40,7 @@ class Dag {
   const std::vector<DagNode>& nodes() const { return nodes_; }
   std::span<const uint32_t> predecessors(uint32_t id) const;
   std::span<const uint32_t> successors(uint32_t id) const;
+  // Dependencies first; among independent nodes, declaration order.
   const std::vector<uint32_t>& topological_order() const { return topo_; }
   std::vector<uint32_t> roots() const;
   std::vector<uint32_t> leaves() const;

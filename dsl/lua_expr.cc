@@ -10,9 +10,10 @@ namespace sluice::dsl {
 std::string lua_expression_error(std::string_view expr) {
   std::unique_ptr<lua_State, decltype(&lua_close)> L(luaL_newstate(), &lua_close);
   if (!L) return "out of memory while checking the expression";
-  std::string chunk = "return (";
+  // `return EXPR` rather than `return (EXPR)`: an incomplete expression is
+  // then reported near <eof>, not near a ')' the user never wrote.
+  std::string chunk = "return ";
   chunk += expr;
-  chunk += "\n)";
   if (luaL_loadbuffer(L.get(), chunk.data(), chunk.size(), "=when") == 0) return {};
   std::string msg = lua_tostring(L.get(), -1) ? lua_tostring(L.get(), -1) : "syntax error";
   // "when:1: unexpected symbol near ')'" -> "unexpected symbol near ')'"

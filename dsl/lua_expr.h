@@ -8,7 +8,7 @@
 
 namespace sluice::dsl {
 
-// The LuaJIT parser's message for `return (<expr>)`, without the chunk name
+// The LuaJIT parser's message for `return <expr>`, without the chunk name
 // prefix, or "" when the expression compiles.
 std::string lua_expression_error(std::string_view expr);
 

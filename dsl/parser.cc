@@ -664,6 +664,14 @@ class Reader {
           diags_.error("duplicate", pos(e), what + " lists " + val.to_json() + " twice");
           continue;
         }
+        // Instances are named by the values' text: 1, 1.0 and "1" would all be step[k=1].
+        auto same_text = std::find_if(axis.values.begin(), axis.values.end(),
+                                      [&](const Value& o) { return o.to_text() == val.to_text(); });
+        if (same_text != axis.values.end()) {
+          diags_.error("duplicate", pos(e), what + " lists " + same_text->to_json() + " and " + val.to_json() +
+                                                ", which name the same instance (" + axis.key + "=" + val.to_text() + ")");
+          continue;
+        }
         axis.values.push_back(std::move(val));
       }
       keep();

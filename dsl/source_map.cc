@@ -10,19 +10,10 @@ SourceMap::SourceMap(std::string_view source) : source_(source) {
     if (source[i] == '\n') line_starts_.push_back(i + 1);
 }
 
-size_t SourceMap::offset_of(SourcePos pos) const {
-  if (pos.line == 0 || pos.line > line_starts_.size()) return source_.size();
-  size_t off = line_starts_[pos.line - 1] + (pos.column > 0 ? pos.column - 1 : 0);
-  return std::min(off, source_.size());
-}
-
-SourcePos SourceMap::position_of(size_t offset) const {
-  auto it = std::upper_bound(line_starts_.begin(), line_starts_.end(), offset);
-  size_t line = static_cast<size_t>(it - line_starts_.begin());
-  return SourcePos{static_cast<uint32_t>(line), static_cast<uint32_t>(offset - line_starts_[line - 1] + 1)};
-}
-
 namespace {
+
+// A UTF-8 continuation byte (10xxxxxx) does not start a character.
+bool continuation(char c) { return (static_cast<unsigned char>(c) & 0xC0) == 0x80; }
 
 size_t utf8_length(uint32_t cp) {
   if (cp < 0x80) return 1;
@@ -44,6 +35,27 @@ uint32_t hex_value(std::string_view digits) {
 
 }  // namespace
 
+// Columns count characters (code points), as TOML++ does, not bytes.
+size_t SourceMap::offset_of(SourcePos pos) const {
+  if (pos.line == 0 || pos.line > line_starts_.size()) return source_.size();
+  size_t off = line_starts_[pos.line - 1];
+  for (uint32_t c = 1; c < pos.column && off < source_.size() && source_[off] != '\n'; ++c) {
+    ++off;
+    while (off < source_.size() && continuation(source_[off])) ++off;
+  }
+  return off;
+}
+
+SourcePos SourceMap::position_of(size_t offset) const {
+  offset = std::min(offset, source_.size());
+  auto it = std::upper_bound(line_starts_.begin(), line_starts_.end(), offset);
+  size_t line = static_cast<size_t>(it - line_starts_.begin());
+  uint32_t column = 1;
+  for (size_t i = line_starts_[line - 1]; i < offset; ++i)
+    if (!continuation(source_[i])) ++column;
+  return SourcePos{static_cast<uint32_t>(line), column};
+}
+
 SourcePos SourceMap::in_string(SourcePos literal, size_t decoded_offset) const {
   size_t r = offset_of(literal);
   if (r >= source_.size()) return literal;
@@ -57,24 +69,34 @@ SourcePos SourceMap::in_string(SourcePos literal, size_t decoded_offset) const {
   }
   const bool basic = quote == '"';
   size_t d = 0;
-  while (r < source_.size() && d < decoded_offset) {
+  auto blank = [&](size_t i) {
+    return i < source_.size() && (source_[i] == ' ' || source_[i] == '\t' || source_[i] == '\n' || source_[i] == '\r');
+  };
+  // Stops at the first byte of the character at `decoded_offset`, past any
+  // line-ending backslash (which decodes to nothing) in front of it.
+  while (r < source_.size()) {
     char c = source_[r];
+    if (basic && multi && c == '\\' && blank(r + 1)) {
+      // Line-ending backslash: the newline and following whitespace vanish.
+      r += 1;
+      while (blank(r)) ++r;
+      continue;
+    }
+    if (d >= decoded_offset) break;
     if (basic && c == '\\' && r + 1 < source_.size()) {
       char e = source_[r + 1];
       if (e == 'u' || e == 'U') {
         size_t digits = e == 'u' ? 4 : 8;
         d += utf8_length(hex_value(source_.substr(r + 2, digits)));
         r += 2 + digits;
-      } else if (multi && (e == ' ' || e == '\t' || e == '\n' || e == '\r')) {
-        // Line-ending backslash: the newline and following whitespace vanish.
-        r += 1;
-        while (r < source_.size() && (source_[r] == ' ' || source_[r] == '\t' || source_[r] == '\n' || source_[r] == '\r')) ++r;
       } else {
         d += 1;
         r += 2;
       }
       continue;
     }
+    // TOML++ turns a CRLF inside a multi-line string into one '\n'.
+    if (multi && c == '\r' && r + 1 < source_.size() && source_[r + 1] == '\n') ++r;
     ++d;
     ++r;
   }

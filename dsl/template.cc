@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "dsl/suggest.h"
+
 namespace sluice::dsl {
 
 bool Template::has_refs() const {
@@ -103,8 +105,10 @@ bool classify(std::string_view body, Ref& ref, std::string& error) {
     ref.key = std::string(seg[3]);
     return true;
   }
+  static const std::vector<std::string> roots = {"params", "inputs", "outputs", "matrix", "steps", "run", "secrets", "models"};
   error = "unknown reference '" + shown +
-          "': a reference starts with params, inputs, outputs, matrix, steps, run, secrets or models";
+          "': a reference starts with params, inputs, outputs, matrix, steps, run, secrets or models" +
+          did_you_mean(root, roots);
   return false;
 }
 

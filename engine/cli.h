@@ -23,6 +23,10 @@ struct Command {
 
 const Command& validate_command();
 const Command& graph_command();
+const Command& run_command();
+
+// The state folder: --home, else $SLUICE_HOME, else ./.sluice (absolute).
+std::string state_home(const Args& args);
 
 // Entry point of the executable; returns the process exit status.
 int cli_main(int argc, char** argv);

@@ -38,7 +38,7 @@ TEST_CASE("dag: topological order respects every edge on random DAGs") {
   }
 }
 
-TEST_CASE("dag: duplicate edges are dropped; predecessors, successors, roots, leaves") {
+TEST_CASE("dag: duplicate edges are dropped - predecessors, successors, roots, leaves") {
   Dag dag = must_build(plain_nodes(4), {{0, 1}, {0, 1}, {0, 2}, {1, 3}, {2, 3}});
   CHECK(dag.edge_count() == 4);
   auto p3 = dag.predecessors(3);

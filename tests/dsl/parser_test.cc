@@ -96,7 +96,7 @@ TEST_CASE("parser: matrix expansion names instances by sorted keys, last key fas
   CHECK(preds(*wf, "pick").size() == 4);
 }
 
-TEST_CASE("parser: references add implicit edges; `when` does too") {
+TEST_CASE("parser: references add implicit edges - `when` does too") {
   WorkflowPtr wf = parse_ok(R"(
 name = "w"
 [params]

@@ -35,6 +35,19 @@ struct RunResult {
 RunResult run_sluice(const std::vector<std::string>& args, const std::string& cwd,
                      const std::vector<std::string>& env = {}, int timeout_s = 120);
 
+// Starts SLUICE_BIN in the background (stdout/stderr to the given files);
+// returns its pid. Pair with wait_sluice().
+int spawn_sluice(const std::vector<std::string>& args, const std::string& cwd, const std::string& out_path,
+                 const std::string& err_path);
+// Waits for a spawned sluice (killing it after `timeout_s`); its exit status.
+int wait_sluice(int pid, int timeout_s = 60);
+
+// Whether a process with this pid still exists (zombies count as gone).
+bool process_alive(int pid);
+
+// Polls until `path` exists or `timeout_ms` passes.
+bool wait_for_file(const std::string& path, int timeout_ms = 10000);
+
 std::string read_file(const std::string& path);
 
 }  // namespace sluice::test

@@ -1,0 +1,122 @@
+// `sluice run FILE`: runs a workflow on this machine.
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <filesystem>
+#include <thread>
+
+#include "engine/cli.h"
+#include "engine/executor.h"
+#include "engine/exit_status.h"
+#include "engine/runner_posix.h"
+#include "engine/status_printer.h"
+#include "engine/workflow_args.h"
+
+namespace sluice::engine {
+
+namespace {
+
+std::atomic<bool> g_interrupted{false};
+std::atomic<Runner*> g_runner{nullptr};
+
+extern "C" void on_signal(int) {
+  g_interrupted.store(true);
+  if (Runner* r = g_runner.load()) r->wake();
+}
+
+bool parse_count(const std::string& text, uint32_t& out) {
+  if (text.empty() || text.size() > 6 || text.find_first_not_of("0123456789") != std::string::npos) return false;
+  out = static_cast<uint32_t>(std::stoul(text));
+  return out > 0;
+}
+
+}  // namespace
+
+std::string state_home(const Args& args) {
+  std::string home = args.value("home");
+  if (home.empty())
+    if (const char* env = std::getenv("SLUICE_HOME")) home = env;
+  if (home.empty()) home = ".sluice";
+  return std::filesystem::absolute(home).lexically_normal().string();
+}
+
+namespace {
+
+int run_run(const Args& args) {
+  dsl::WorkflowPtr wf = load_or_report(args.positional[0]);
+  if (!wf) return kExitBadInput;
+  RunOptions opt;
+  if (!resolve_params(*wf, args.all("param"), opt.params)) return kExitBadInput;
+  const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+  opt.jobs = cores;
+  if (!args.value("jobs").empty() && !parse_count(args.value("jobs"), opt.jobs))
+    return usage_error(run_command(), "-j needs a positive number, found '" + args.value("jobs") + "'");
+  opt.cpus = cores;
+  opt.memory = static_cast<uint64_t>(sysconf(_SC_PHYS_PAGES)) * static_cast<uint64_t>(sysconf(_SC_PAGE_SIZE));
+  opt.keep_going = args.flag("keep-going");
+  opt.verbose = args.flag("verbose");
+  opt.home = state_home(args);
+  if (!args.value("only").empty() && !args.value("from").empty())
+    return usage_error(run_command(), "--only and --from cannot be combined");
+  std::string error = select_nodes(*wf, args.value("only"), args.value("from"), opt.selected);
+  if (error.empty()) error = check_resources(*wf, opt);
+  if (!error.empty()) {
+    std::fprintf(stderr, "sluice run: error: %s\n", error.c_str());
+    return kExitBadInput;
+  }
+  opt.run_id = new_run_id();
+
+  std::unique_ptr<Runner> runner = make_posix_runner();
+  StatusPrinter printer(*wf, stdout, isatty(STDOUT_FILENO) && std::getenv("TERM") && std::string(std::getenv("TERM")) != "dumb");
+  Executor executor(*wf, *runner, printer, opt);
+  if (args.flag("dry-run")) {
+    for (const std::string& l : executor.dry_run()) std::printf("%s\n", l.c_str());
+    return kExitSuccess;
+  }
+
+  g_runner.store(runner.get());
+  struct sigaction sa {};
+  sa.sa_handler = on_signal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  RunRecord rec = executor.run(g_interrupted);
+  g_runner.store(nullptr);
+
+  std::string summary = format_summary(*wf, rec);
+  std::fputs(summary.c_str(), stdout);
+  std::fflush(stdout);
+  if (rec.interrupted) return kExitInterrupted;
+  for (const NodeRecord& n : rec.nodes)
+    if (n.state == NodeState::Failed || n.state == NodeState::Cancelled) return kExitRunFailed;
+  return kExitSuccess;
+}
+
+}  // namespace
+
+const Command& run_command() {
+  static const Command cmd{
+      "run",
+      "run a workflow on this machine",
+      "sluice run [-p NAME=VALUE]... [-j N] [--keep-going] [--only STEP | --from STEP] [--dry-run] [-v] FILE",
+      "Steps run in parallel as their dependencies finish, each in its own work dir\n"
+      ".sluice/runs/RUN/STEP/ with a log per attempt. Exit status: 0 when every step\n"
+      "succeeded or was skipped by 'when', 1 when a step failed, 2 for bad input,\n"
+      "130 when interrupted.",
+      {{"param", 'p', "NAME=VALUE", "override a param (typed against its declaration)", true},
+       {"jobs", 'j', "N", "run at most N steps at once (default: the number of cores)"},
+       {"keep-going", 'k', "", "after a failure, still run every step whose dependencies succeeded"},
+       {"only", 0, "STEP", "run STEP and the steps it needs"},
+       {"from", 0, "STEP", "run STEP, everything downstream of it, and the steps those need"},
+       {"dry-run", 'n', "", "print what would run, in order, and run nothing"},
+       {"verbose", 'v', "", "stream every step's output, prefixed with its name"},
+       {"home", 0, "DIR", "the state folder (default: $SLUICE_HOME or ./.sluice)"}},
+      1,
+      1,
+      run_run};
+  return cmd;
+}
+
+}  // namespace sluice::engine

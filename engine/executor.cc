@@ -1,0 +1,574 @@
+#include "engine/executor.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <random>
+#include <unordered_map>
+
+#include "engine/lua_host.h"
+#include "engine/shell_quote.h"
+
+extern char** environ;
+
+namespace sluice::engine {
+
+namespace fs = std::filesystem;
+using Outcome = ProcessResult::Outcome;
+
+std::string new_run_id() {
+  std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&now, &tm);
+  char stamp[32];
+  std::strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tm);
+  std::random_device rd;
+  char suffix[8];
+  std::snprintf(suffix, sizeof suffix, "%06x", rd() & 0xffffffu);
+  return std::string(stamp) + "-" + suffix;
+}
+
+std::string check_resources(const dsl::Workflow& wf, const RunOptions& o) {
+  for (uint32_t i = 0; i < wf.dag.size(); ++i) {
+    if (!o.selected.empty() && !o.selected[i]) continue;
+    const dsl::Step& s = wf.steps[wf.dag.node(i).step];
+    char buf[256];
+    if (s.resources.cpus > o.cpus + 1e-9) {
+      std::snprintf(buf, sizeof buf, "step '%s' asks for %g cpus but this machine has %g", s.name.c_str(), s.resources.cpus, o.cpus);
+      return buf;
+    }
+    if (o.memory && s.resources.memory > o.memory)
+      return "step '" + s.name + "' asks for " + dsl::format_size(s.resources.memory) + " of memory but this machine has " +
+             dsl::format_size(o.memory);
+  }
+  return {};
+}
+
+std::string select_nodes(const dsl::Workflow& wf, const std::string& only, const std::string& from, std::vector<bool>& selected) {
+  selected.clear();
+  if (only.empty() && from.empty()) return {};
+  const std::string& name = only.empty() ? from : only;
+  int64_t step = wf.step_index(name);
+  if (step < 0) return "unknown step '" + name + "'";
+  const auto n = static_cast<uint32_t>(wf.dag.size());
+  std::vector<bool> core(n, false);
+  std::vector<uint32_t> work;
+  for (uint32_t id : wf.dag.instances(static_cast<uint32_t>(step))) {
+    core[id] = true;
+    work.push_back(id);
+  }
+  if (!from.empty()) {  // everything downstream
+    while (!work.empty()) {
+      uint32_t id = work.back();
+      work.pop_back();
+      for (uint32_t s : wf.dag.successors(id))
+        if (!core[s]) core[s] = true, work.push_back(s);
+    }
+  }
+  // Plus every ancestor, whose outputs the selected steps read.
+  selected = core;
+  for (uint32_t i = 0; i < n; ++i)
+    if (core[i]) work.push_back(i);
+  while (!work.empty()) {
+    uint32_t id = work.back();
+    work.pop_back();
+    for (uint32_t p : wf.dag.predecessors(id))
+      if (!selected[p]) selected[p] = true, work.push_back(p);
+  }
+  return {};
+}
+
+namespace {
+
+std::string describe_failure(const ProcessResult& r, const dsl::Step& step) {
+  switch (r.outcome) {
+    case Outcome::Exited: return "exit code " + std::to_string(r.exit_code);
+    case Outcome::Signaled: {
+      const char* name = sigabbrev_np(r.signal);
+      return name ? std::string("killed by SIG") + name : "killed by signal " + std::to_string(r.signal);
+    }
+    case Outcome::TimedOut: return "timed out after " + dsl::format_duration(step.timeout.value_or(dsl::Duration(0)));
+    case Outcome::Cancelled: return "cancelled";
+    case Outcome::SpawnFailed: return r.error;
+  }
+  return "failed";
+}
+
+std::string upper_env_name(const std::string& s) {
+  std::string out = s;
+  for (char& c : out) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return out;
+}
+
+bool is_value_key(const std::string& k) {
+  if (k.empty() || std::isdigit(static_cast<unsigned char>(k[0]))) return false;
+  return std::all_of(k.begin(), k.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.'; });
+}
+
+}  // namespace
+
+struct Executor::Impl {
+  Impl(const dsl::Workflow& w, Runner& r, EventSink& s, RunOptions o)
+      : wf(w), runner(r), sink(s), opt(std::move(o)),
+        plan(w, opt.selected, PlanOptions{opt.keep_going, std::max<uint32_t>(1, opt.jobs), opt.cpus, opt.memory}),
+        rng(std::hash<std::string>()(opt.run_id)) {
+    rec.run_id = opt.run_id;
+    rec.nodes.resize(wf.dag.size());
+    attempt_started.resize(wf.dag.size());
+    wf_dir = fs::absolute(fs::path(wf.path)).parent_path();
+    run_dir = fs::path(opt.home) / "runs" / opt.run_id;
+    for (char** e = environ; *e; ++e) base_env.emplace_back(*e);
+    runner.on_line = [this](Runner::Id id, std::string_view line) {
+      auto it = running.find(id);
+      if (it == running.end()) return;
+      Event e = event(Event::Kind::StepOutput, it->second);
+      e.message = std::string(line);
+      sink.on_event(e);
+    };
+  }
+
+  Event event(Event::Kind kind, uint32_t node) const {
+    Event e;
+    e.kind = kind;
+    e.node = node;
+    e.state = plan.state(node);
+    e.skip = plan.skip_reason(node);
+    e.attempt = plan.attempts(node);
+    e.done = plan.finished_count();
+    e.total = plan.selected_count();
+    e.running = plan.running();
+    e.failed = plan.failed_count();
+    return e;
+  }
+
+  const dsl::Step& step_of(uint32_t node) const { return wf.steps[wf.dag.node(node).step]; }
+
+  // The single instance of a non-matrix step (the checker forbids templates
+  // naming a matrix step's outputs or values).
+  uint32_t instance_of(const std::string& step) const {
+    return wf.dag.instances(static_cast<uint32_t>(wf.step_index(step)))[0];
+  }
+
+  // Resolves one reference for `node`; false with `error` when it cannot be.
+  bool lookup(uint32_t node, const std::map<std::string, std::string>& inputs, const dsl::Ref& ref, std::string& value,
+              std::string& error) const {
+    const dsl::DagNode& dn = wf.dag.node(node);
+    const NodeRecord& self = rec.nodes[node];
+    switch (ref.kind) {
+      case dsl::Ref::Kind::Param: {
+        auto it = opt.params.find(ref.key);
+        if (it == opt.params.end()) break;
+        value = it->second.to_text();
+        return true;
+      }
+      case dsl::Ref::Kind::Matrix:
+        for (const auto& [k, v] : dn.matrix)
+          if (k == ref.key) {
+            value = v.to_text();
+            return true;
+          }
+        break;
+      case dsl::Ref::Kind::Input: {
+        auto it = inputs.find(ref.key);
+        if (it == inputs.end()) break;
+        value = it->second;
+        return true;
+      }
+      case dsl::Ref::Kind::Output: {
+        auto it = self.outputs.find(ref.key);
+        if (it == self.outputs.end()) break;
+        value = it->second;
+        return true;
+      }
+      case dsl::Ref::Kind::StepOutput: {
+        const NodeRecord& up = rec.nodes[instance_of(ref.step)];
+        auto it = up.outputs.find(ref.key);
+        if (it == up.outputs.end() || up.workdir.empty()) {
+          error = "output '" + ref.key + "' of step '" + ref.step + "' is not available: the step did not run in this run";
+          return false;
+        }
+        value = it->second;
+        return true;
+      }
+      case dsl::Ref::Kind::StepValue: {
+        const NodeRecord& up = rec.nodes[instance_of(ref.step)];
+        auto it = up.values.find(ref.key);
+        if (it == up.values.end()) {
+          std::string have;
+          for (const auto& [k, v] : up.values) have += (have.empty() ? "" : ", ") + k;
+          error = "step '" + ref.step + "' set no value '" + ref.key + "' (" + ref.text + ")" +
+                  (have.empty() ? std::string("; it set no values") : "; it set: " + have);
+          return false;
+        }
+        value = it->second;
+        return true;
+      }
+      case dsl::Ref::Kind::RunId: value = opt.run_id; return true;
+      case dsl::Ref::Kind::Secret: {
+        const char* v = std::getenv(("SLUICE_SECRET_" + upper_env_name(ref.key)).c_str());
+        if (!v) {
+          error = "secret '" + ref.key + "' is not set: export SLUICE_SECRET_" + upper_env_name(ref.key);
+          return false;
+        }
+        value = v;
+        return true;
+      }
+      case dsl::Ref::Kind::Model:
+        error = ref.text + ": this build has no model registry to resolve models from";
+        return false;
+    }
+    error = "cannot resolve " + ref.text;
+    return false;
+  }
+
+  bool render_plain(uint32_t node, const std::map<std::string, std::string>& inputs, const dsl::Template& t, std::string& out,
+                    std::string& error) const {
+    out.clear();
+    for (const dsl::TemplatePart& p : t.parts) {
+      if (!p.is_ref) {
+        out += p.literal;
+        continue;
+      }
+      std::string v;
+      if (!lookup(node, inputs, p.ref, v, error)) return false;
+      out += v;
+    }
+    return true;
+  }
+
+  // The values a `when` expression sees: every non-matrix step that ran.
+  std::map<std::string, std::map<std::string, std::string>> when_values() const {
+    std::map<std::string, std::map<std::string, std::string>> out;
+    for (uint32_t i = 0; i < wf.dag.size(); ++i) {
+      const dsl::Step& s = step_of(i);
+      if (!s.is_matrix() && !rec.nodes[i].workdir.empty()) out[s.name] = rec.nodes[i].values;
+    }
+    return out;
+  }
+
+  void emit_final(uint32_t node) {
+    NodeState st = plan.state(node);
+    Event::Kind k = st == NodeState::Skipped     ? Event::Kind::StepSkipped
+                    : st == NodeState::Cancelled ? Event::Kind::StepCancelled
+                    : st == NodeState::Cached    ? Event::Kind::StepCached
+                                                 : Event::Kind::StepFinished;
+    Event e = event(k, node);
+    e.message = rec.nodes[node].error;
+    if (!rec.nodes[node].attempts.empty()) {
+      const AttemptRecord& a = rec.nodes[node].attempts.back();
+      e.log_path = a.log_path;
+      e.elapsed = a.finished - a.started;
+    }
+    sink.on_event(e);
+  }
+
+  // Emits one final event per node that became final since the last call:
+  // the node just handled and any skips that cascaded from it.
+  void report_finals() {
+    for (uint32_t node : plan.take_finished()) emit_final(node);
+  }
+
+  void fail_attempt(uint32_t node, const std::string& why, bool retryable) {
+    rec.nodes[node].error = why;
+    if (!rec.nodes[node].attempts.empty()) rec.nodes[node].attempts.back().error = why;
+    auto delay = plan.failed(node, Clock::now(), std::uniform_real_distribution<double>(0, 1)(rng), retryable);
+    if (delay) {
+      Event e = event(Event::Kind::StepRetrying, node);
+      e.message = why;
+      e.delay = *delay;
+      if (!rec.nodes[node].attempts.empty()) e.log_path = rec.nodes[node].attempts.back().log_path;
+      sink.on_event(e);
+    }
+    report_finals();
+    if (plan.stopping()) runner.cancel_all();
+  }
+
+  void dispatch(uint32_t node) {
+    const dsl::Step& step = step_of(node);
+    NodeRecord& nr = rec.nodes[node];
+    if (!step.when.empty()) {
+      auto values = when_values();
+      WhenInput in{&opt.params, &wf.dag.node(node).matrix, &values};
+      bool result = false;
+      std::string error;
+      if (!lua.eval_when(step.when, in, LuaLimits{}, result, error)) {
+        plan.started(node);
+        nr.attempts.push_back(AttemptRecord{plan.attempts(node), "", std::chrono::system_clock::now(),
+                                            std::chrono::system_clock::now(), Outcome::Exited, -1, 0, error});
+        fail_attempt(node, error, false);
+        return;
+      }
+      if (!result) {
+        plan.skipped_by_when(node);
+        report_finals();
+        return;
+      }
+    }
+    plan.started(node);
+    const int attempt = plan.attempts(node);
+    AttemptRecord a;
+    a.number = attempt;
+    a.started = std::chrono::system_clock::now();
+    nr.workdir = (run_dir / wf.dag.node(node).name).string();
+    a.log_path = nr.workdir + "/attempt-" + std::to_string(attempt) + ".log";
+    nr.attempts.push_back(a);
+    attempt_started[node] = Clock::now();
+    Event started = event(Event::Kind::StepStarted, node);
+    started.log_path = a.log_path;
+    sink.on_event(started);
+
+    std::string error;
+    ProcessSpec spec;
+    if (!prepare(node, spec, error)) {
+      nr.attempts.back().finished = std::chrono::system_clock::now();
+      fail_attempt(node, error, false);
+      return;
+    }
+    Runner::Id id = runner.start(spec);
+    running.emplace(id, node);
+  }
+
+  bool prepare(uint32_t node, ProcessSpec& spec, std::string& error) {
+    const dsl::Step& step = step_of(node);
+    NodeRecord& nr = rec.nodes[node];
+    if (step.kind != dsl::ActionKind::Run) {
+      error = step.kind == dsl::ActionKind::Uses
+                  ? "plugin action '" + step.plugin + "." + step.action + "' cannot run: this build has no plugin host"
+                  : "Lua step cannot run: this build runs Lua only in 'when' expressions";
+      return false;
+    }
+    std::error_code ec;
+    fs::create_directories(nr.workdir, ec);
+    if (ec) {
+      error = "cannot create work dir " + nr.workdir + ": " + ec.message();
+      return false;
+    }
+    // Outputs: absolute paths inside the work dir.
+    nr.outputs.clear();
+    for (const dsl::NamedTemplate& o : step.outputs) {
+      fs::path p = fs::path(nr.workdir) / o.value.text;
+      fs::create_directories(p.parent_path(), ec);
+      nr.outputs[o.name] = p.string();
+    }
+    // Inputs: upstream outputs, or files relative to the workflow's folder.
+    std::map<std::string, std::string> inputs;
+    for (const dsl::NamedTemplate& in : step.inputs) {
+      std::string path;
+      if (!render_plain(node, inputs, in.value, path, error)) return false;
+      fs::path p(path);
+      if (p.is_relative()) p = wf_dir / p;
+      if (!fs::exists(p, ec)) {
+        error = "input '" + in.name + "' not found: " + p.string();
+        return false;
+      }
+      inputs[in.name] = p.string();
+    }
+    std::string command;
+    auto resolve = [&](const dsl::Ref& ref, std::string& value, std::string& err) { return lookup(node, inputs, ref, value, err); };
+    if (!render_command(step.command, resolve, command, error)) return false;
+
+    spec.command = std::move(command);
+    spec.workdir = nr.workdir;
+    spec.log_path = nr.attempts.back().log_path;
+    spec.timeout = step.timeout ? std::chrono::duration_cast<std::chrono::milliseconds>(*step.timeout) : std::chrono::milliseconds(0);
+    spec.kill_grace = opt.kill_grace;
+    spec.stream = opt.verbose;
+    spec.env = base_env;
+    for (const auto* list : {&wf.env, &step.env}) {
+      for (const dsl::NamedTemplate& e : *list) {
+        std::string v;
+        if (!render_plain(node, inputs, e.value, v, error)) return false;
+        spec.env.push_back(e.name + "=" + v);
+      }
+    }
+    const std::string values_path = nr.workdir + "/values", metrics_path = nr.workdir + "/metrics";
+    std::ofstream(values_path, std::ios::trunc).flush();
+    std::ofstream(metrics_path, std::ios::trunc).flush();
+    spec.env.push_back("SLUICE_RUN_ID=" + opt.run_id);
+    spec.env.push_back("SLUICE_STEP=" + wf.dag.node(node).name);
+    spec.env.push_back("SLUICE_ATTEMPT=" + std::to_string(plan.attempts(node)));
+    spec.env.push_back("SLUICE_WORKDIR=" + nr.workdir);
+    spec.env.push_back("SLUICE_VALUES=" + values_path);
+    spec.env.push_back("SLUICE_METRICS=" + metrics_path);
+    for (const auto& [k, v] : opt.params) spec.env.push_back("SLUICE_PARAM_" + upper_env_name(k) + "=" + v.to_text());
+    return true;
+  }
+
+  // Reads the step's values and metrics files; false with `error` on a
+  // malformed line.
+  bool collect(uint32_t node, std::string& error) {
+    NodeRecord& nr = rec.nodes[node];
+    nr.values.clear();
+    nr.metrics.clear();
+    std::ifstream values(nr.workdir + "/values");
+    std::string line;
+    int n = 0;
+    while (std::getline(values, line)) {
+      ++n;
+      if (line.empty()) continue;
+      size_t eq = line.find('=');
+      std::string key = eq == std::string::npos ? line : line.substr(0, eq);
+      if (eq == std::string::npos || !is_value_key(key)) {
+        error = "$SLUICE_VALUES line " + std::to_string(n) + " is not KEY=VALUE: '" + line + "'";
+        return false;
+      }
+      nr.values[key] = line.substr(eq + 1);
+    }
+    std::ifstream metrics(nr.workdir + "/metrics");
+    n = 0;
+    while (std::getline(metrics, line)) {
+      ++n;
+      if (line.empty()) continue;
+      char name[256];
+      double value = 0;
+      if (std::sscanf(line.c_str(), "%255s %lf", name, &value) != 2) {
+        error = "$SLUICE_METRICS line " + std::to_string(n) + " is not 'NAME VALUE': '" + line + "'";
+        return false;
+      }
+      nr.metrics.emplace_back(name, value);
+    }
+    return true;
+  }
+
+  void complete(uint32_t node, const ProcessResult& r) {
+    NodeRecord& nr = rec.nodes[node];
+    AttemptRecord& a = nr.attempts.back();
+    a.finished = std::chrono::system_clock::now();
+    a.outcome = r.outcome;
+    a.exit_code = r.exit_code;
+    a.signal = r.signal;
+    if (r.outcome == Outcome::Cancelled) {
+      a.error = nr.error = "cancelled";
+      plan.cancelled(node);
+      report_finals();
+      return;
+    }
+    if (r.outcome == Outcome::Exited && r.exit_code == 0) {
+      std::string error;
+      for (const dsl::NamedTemplate& o : step_of(node).outputs) {
+        std::error_code ec;
+        if (!fs::exists(nr.outputs[o.name], ec)) {
+          fail_attempt(node, "missing output '" + o.name + "': " + o.value.text + " was not created", true);
+          return;
+        }
+      }
+      if (!collect(node, error)) {
+        fail_attempt(node, error, true);
+        return;
+      }
+      nr.error.clear();
+      plan.succeeded(node);
+      report_finals();
+      return;
+    }
+    fail_attempt(node, describe_failure(r, step_of(node)), true);
+  }
+
+  RunRecord run(const std::atomic<bool>& interrupt) {
+    const auto t0 = Clock::now();
+    Event start;
+    start.kind = Event::Kind::RunStarted;
+    start.total = plan.selected_count();
+    start.message = opt.run_id;
+    sink.on_event(start);
+    while (!plan.done()) {
+      if (interrupt.load() && !rec.interrupted) {
+        rec.interrupted = true;
+        plan.stop();
+        runner.cancel_all();
+        report_finals();
+      }
+      plan.wake_retries(Clock::now());
+      while (auto n = plan.next_startable()) dispatch(*n);
+      if (plan.done()) break;
+      auto max_wait = std::chrono::milliseconds(1000);
+      if (auto t = plan.next_retry()) {
+        auto until = std::chrono::duration_cast<std::chrono::milliseconds>(*t - Clock::now());
+        max_wait = std::clamp(until, std::chrono::milliseconds(0), max_wait);
+      }
+      Runner::Id id = 0;
+      ProcessResult r;
+      if (runner.wait(id, r, max_wait)) {
+        auto it = running.find(id);
+        if (it != running.end()) {
+          uint32_t node = it->second;
+          running.erase(it);
+          complete(node, r);
+        }
+      }
+    }
+    report_finals();
+    for (uint32_t i = 0; i < wf.dag.size(); ++i) {
+      rec.nodes[i].state = plan.state(i);
+      rec.nodes[i].skip = plan.skip_reason(i);
+    }
+    rec.elapsed = Clock::now() - t0;
+    Event fin;
+    fin.kind = Event::Kind::RunFinished;
+    fin.elapsed = rec.elapsed;
+    fin.total = plan.selected_count();
+    fin.done = plan.finished_count();
+    fin.failed = plan.failed_count();
+    sink.on_event(fin);
+    return std::move(rec);
+  }
+
+  const dsl::Workflow& wf;
+  Runner& runner;
+  EventSink& sink;
+  RunOptions opt;
+  Plan plan;
+  RunRecord rec;
+  std::unordered_map<Runner::Id, uint32_t> running;
+  std::vector<Clock::time_point> attempt_started;
+  LuaHost lua;
+  std::mt19937_64 rng;
+  fs::path wf_dir, run_dir;
+  std::vector<std::string> base_env;
+};
+
+Executor::Executor(const dsl::Workflow& wf, Runner& runner, EventSink& sink, RunOptions options)
+    : impl_(std::make_unique<Impl>(wf, runner, sink, std::move(options))) {}
+
+Executor::~Executor() = default;
+
+RunRecord Executor::run(const std::atomic<bool>& interrupt) { return impl_->run(interrupt); }
+
+std::vector<std::string> Executor::dry_run() const {
+  const dsl::Workflow& wf = impl_->wf;
+  std::vector<std::string> out;
+  for (uint32_t node : wf.dag.topological_order()) {
+    if (!impl_->opt.selected.empty() && !impl_->opt.selected[node]) continue;
+    const dsl::DagNode& dn = wf.dag.node(node);
+    const dsl::Step& s = wf.steps[dn.step];
+    std::string what;
+    switch (s.kind) {
+      case dsl::ActionKind::Run:
+        what = dsl::render(s.command, [&](const dsl::Ref& r) -> std::optional<std::string> {
+          if (r.kind == dsl::Ref::Kind::Param) {
+            auto it = impl_->opt.params.find(r.key);
+            if (it != impl_->opt.params.end()) return it->second.to_text();
+          } else if (r.kind == dsl::Ref::Kind::Matrix) {
+            for (const auto& [k, v] : dn.matrix)
+              if (k == r.key) return v.to_text();
+          } else if (r.kind == dsl::Ref::Kind::RunId) {
+            return impl_->opt.run_id;
+          }
+          return std::nullopt;
+        });
+        break;
+      case dsl::ActionKind::Lua: what = "lua " + s.script; break;
+      case dsl::ActionKind::LuaInline: what = "lua (inline)"; break;
+      case dsl::ActionKind::Uses: what = "uses " + s.plugin + "." + s.action; break;
+    }
+    if (!s.when.empty()) what += "   [when " + s.when + "]";
+    out.push_back(dn.name + ": " + what);
+  }
+  return out;
+}
+
+}  // namespace sluice::engine

@@ -1,0 +1,91 @@
+#pragma once
+// One run of a workflow on this machine: the loop that asks the Plan what may
+// start, prepares each attempt (templates, work dir, environment), hands it
+// to the Runner, and feeds results back to the Plan. Reports through events.
+#include <atomic>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "dsl/params.h"
+#include "dsl/spec.h"
+#include "engine/events.h"
+#include "engine/plan.h"
+#include "engine/runner.h"
+
+namespace sluice::engine {
+
+struct RunOptions {
+  std::string run_id;        // time-sortable, see new_run_id()
+  std::string home;          // the state folder, e.g. "<cwd>/.sluice"
+  dsl::ParamValues params;   // typed, defaults applied
+  uint32_t jobs = 1;         // -j
+  double cpus = 1;           // the machine's cores (slots for resources.cpus)
+  uint64_t memory = 0;       // the machine's memory in bytes (0 = unlimited)
+  bool keep_going = false;
+  bool verbose = false;      // stream step output as StepOutput events
+  std::vector<bool> selected;  // per DAG node; empty = all
+  std::chrono::milliseconds kill_grace{5000};
+};
+
+struct AttemptRecord {
+  int number = 0;
+  std::string log_path;
+  std::chrono::system_clock::time_point started, finished;
+  ProcessResult::Outcome outcome = ProcessResult::Outcome::Exited;
+  int exit_code = -1;
+  int signal = 0;
+  std::string error;  // why the attempt failed; empty on success
+};
+
+struct NodeRecord {
+  NodeState state = NodeState::Excluded;  // final state
+  SkipReason skip = SkipReason::None;
+  std::string workdir;  // absolute; empty when the node never started
+  std::vector<AttemptRecord> attempts;
+  std::map<std::string, std::string> values;   // from $SLUICE_VALUES
+  std::vector<std::pair<std::string, double>> metrics;  // from $SLUICE_METRICS
+  std::map<std::string, std::string> outputs;  // name -> absolute path
+  std::string error;  // the final failure, if any
+};
+
+struct RunRecord {
+  std::string run_id;
+  std::vector<NodeRecord> nodes;  // per DAG node
+  bool interrupted = false;
+  Clock::duration elapsed{};
+};
+
+// "20261127-040253-3fa9c1": UTC time, then random hex; sorts by start time.
+std::string new_run_id();
+
+// Checks before anything runs: every selected instance fits the machine
+// (cpus, memory). Returns "" or one error line naming the step.
+std::string check_resources(const dsl::Workflow& wf, const RunOptions& options);
+
+// Which nodes `--only STEP` and `--from STEP` select: the named step's
+// instances (and, for --from, everything downstream), plus every ancestor
+// their inputs come from. "" or an error naming the unknown step.
+std::string select_nodes(const dsl::Workflow& wf, const std::string& only, const std::string& from, std::vector<bool>& selected);
+
+class Executor {
+ public:
+  Executor(const dsl::Workflow& wf, Runner& runner, EventSink& sink, RunOptions options);
+  ~Executor();
+
+  // Runs until every selected node is final. `interrupt` (set from a signal
+  // handler, which also calls Runner::wake) stops new starts and cancels
+  // running attempts.
+  RunRecord run(const std::atomic<bool>& interrupt);
+
+  // What would run, in order, with params and matrix values substituted:
+  // "node: command" lines (for --dry-run).
+  std::vector<std::string> dry_run() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace sluice::engine

@@ -1,0 +1,464 @@
+#include "engine/shell_quote.h"
+
+#include <deque>
+#include <vector>
+
+namespace sluice::engine {
+
+std::string shell_quote(std::string_view value) {
+  std::string out;
+  out.reserve(value.size() + 2);
+  out += '\'';
+  for (char c : value) {
+    if (c == '\'')
+      out += "'\\''";
+    else
+      out += c;
+  }
+  out += '\'';
+  return out;
+}
+
+namespace {
+
+enum class Quote { None, Single, Double };
+
+struct Heredoc {
+  std::string delim;
+  bool strip_tabs = false;
+};
+
+// The lexing state of one parsing level of the shell: the command itself, the
+// inside of a `$(...)`, or the inside of a backquoted command. A backquoted level
+// also unescapes its raw text (\\ \` \$, and \" when opened inside "...") before
+// the text is lexed, as the shell does.
+struct Level {
+  enum class Kind { Top, Paren, Backtick };
+  Kind kind = Kind::Top;
+  bool parent_double = false;  // Backtick: opened inside "..."
+  bool bt_backslash = false;   // Backtick: a raw backslash waits for the next char
+
+  Quote quote = Quote::None;
+  bool escape = false;         // an unescaped backslash waits for its char (None, Double)
+  bool dollar = false;         // the last char was an unescaped $ (None, Double)
+  bool comment = false;
+  bool word_start = true;      // the next char starts a word
+  bool command_start = true;   // the next word is in command position
+  bool word_is_command = false;
+  bool word_plain = true;      // the current word has only unquoted plain chars
+  std::string word;
+  int parens = 0;              // unquoted ( nesting inside this level
+  int cases = 0;               // open `case` ... `esac`
+  int lt = 0;                  // consecutive unquoted '<'
+
+  // Here-documents: the operator and delimiter being read, the bodies queued
+  // for after the current line, and the body being skipped.
+  enum class Delim { No, Operator, Blank, Word };
+  Delim delim_state = Delim::No;
+  std::string delim;
+  bool delim_strip = false;
+  Quote delim_quote = Quote::None;
+  bool delim_escape = false;
+  std::deque<Heredoc> pending;
+  bool in_body = false;
+  std::string body_line;
+};
+
+bool is_blank(char c) { return c == ' ' || c == '\t'; }
+bool is_operator(char c) { return c == ';' || c == '&' || c == '|' || c == '(' || c == ')' || c == '<' || c == '>'; }
+bool is_plain(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '!' || c == '{' || c == '}'; }
+
+// Words after which the next word is again in command position.
+bool leads_command(const std::string& w) {
+  return w == "then" || w == "do" || w == "else" || w == "elif" || w == "if" || w == "while" || w == "until" ||
+         w == "!" || w == "{";
+}
+
+class Lexer {
+ public:
+  void feed(std::string_view text) {
+    for (char c : text) deliver(1, c);
+  }
+
+  // `value` as it must be written at the current point, or why it cannot be.
+  bool quote(std::string_view value, std::string& out, std::string& error) const {
+    for (const Level& l : levels_) {
+      if (l.kind == Level::Kind::Backtick && l.bt_backslash) {
+        error = "stands right after a backslash; write $$ for a literal $ or remove the backslash";
+        return false;
+      }
+    }
+    const Level& l = levels_.back();
+    if (l.in_body) {
+      error = "stands in a here-document, where it cannot be quoted safely; pass it as an argument or in `env`";
+      return false;
+    }
+    if (l.delim_state != Level::Delim::No) {
+      error = "stands in a here-document delimiter, where it cannot be quoted safely";
+      return false;
+    }
+    std::string text;
+    if (l.comment) {
+      for (char c : value) text += c == '\n' ? ' ' : c;
+    } else if (l.quote == Quote::Single) {
+      for (char c : value) {
+        if (c == '\'')
+          text += "'\\''";
+        else
+          text += c;
+      }
+    } else {
+      if (l.escape) {
+        error = "stands right after a backslash; write $$ for a literal $ or remove the backslash";
+        return false;
+      }
+      if (l.dollar) {
+        error = "stands right after a '$', which the shell would join with the value; write $$$$ for a literal $";
+        return false;
+      }
+      if (l.quote == Quote::None) {
+        text = shell_quote(value);
+      } else {
+        for (char c : value) {
+          if (c == '$' || c == '`' || c == '"' || c == '\\') text += '\\';
+          text += c;
+        }
+      }
+    }
+    // One backslash layer per enclosing backquote, innermost first.
+    for (size_t i = levels_.size(); i-- > 1;) {
+      const Level& b = levels_[i];
+      if (b.kind != Level::Kind::Backtick) continue;
+      std::string esc;
+      for (char c : text) {
+        if (c == '\\' || c == '`' || c == '$' || (c == '"' && b.parent_double)) esc += '\\';
+        esc += c;
+      }
+      text = std::move(esc);
+    }
+    out += text;
+    return true;
+  }
+
+  // A substituted value is part of the current word.
+  void after_ref() {
+    Level& l = levels_.back();
+    if (l.comment || l.quote == Quote::Single) return;
+    mark_word(l);
+    l.lt = 0;
+  }
+
+ private:
+  // Passes raw char `c` through the backquote levels from index `from` on, then
+  // lexes what comes out in the innermost level.
+  void deliver(size_t from, char c) {
+    size_t j = from;
+    while (j < levels_.size() && levels_[j].kind != Level::Kind::Backtick) ++j;
+    if (j >= levels_.size()) {
+      lex(c);
+      return;
+    }
+    Level& b = levels_[j];
+    if (b.bt_backslash) {
+      b.bt_backslash = false;
+      if (c == '$' || c == '`' || c == '\\' || (c == '"' && b.parent_double)) {
+        deliver(j + 1, c);
+      } else {
+        deliver(j + 1, '\\');
+        deliver(j + 1, c);
+      }
+    } else if (c == '\\') {
+      b.bt_backslash = true;
+    } else if (c == '`') {
+      levels_.resize(j);  // the backquoted command ends, with whatever it held
+      mark_word(levels_.back());
+    } else {
+      deliver(j + 1, c);
+    }
+  }
+
+  static void mark_word(Level& l) {
+    if (l.word_start) l.word_is_command = l.command_start;
+    l.word_start = false;
+    l.word_plain = false;
+  }
+
+  static void end_word(Level& l) {
+    if (!l.word_start) {
+      bool keyword = l.word_plain && l.word_is_command;
+      if (keyword && l.word == "case") {
+        ++l.cases;
+        l.command_start = false;
+      } else if (keyword && l.word == "esac" && l.cases > 0) {
+        --l.cases;
+        l.command_start = false;
+      } else {
+        l.command_start = keyword && leads_command(l.word);
+      }
+    }
+    l.word.clear();
+    l.word_plain = true;
+    l.word_start = true;
+  }
+
+  void push(Level::Kind kind, bool parent_double) {
+    Level l;
+    l.kind = kind;
+    l.parent_double = parent_double;
+    levels_.push_back(std::move(l));
+  }
+
+  void lex(char c) {
+    Level& l = levels_.back();
+    if (l.in_body) {
+      body(l, c);
+      return;
+    }
+    if (l.comment) {
+      if (c != '\n') return;
+      l.comment = false;
+    }
+    if (l.delim_state != Level::Delim::No && delimiter(l, c)) return;
+    switch (l.quote) {
+      case Quote::Single:
+        if (c == '\'') l.quote = Quote::None;
+        return;
+      case Quote::Double:
+        if (l.escape) {
+          l.escape = false;
+          return;
+        }
+        if (l.dollar) {
+          l.dollar = false;
+          if (c == '(') {
+            push(Level::Kind::Paren, false);
+            return;
+          }
+        }
+        if (c == '\\')
+          l.escape = true;
+        else if (c == '"')
+          l.quote = Quote::None;
+        else if (c == '`')
+          push(Level::Kind::Backtick, true);
+        else if (c == '$')
+          l.dollar = true;
+        return;
+      case Quote::None:
+        unquoted(l, c);
+        return;
+    }
+  }
+
+  void unquoted(Level& l, char c) {
+    if (l.escape) {  // `\` + newline joins lines; any other escaped char is a word char
+      l.escape = false;
+      if (c != '\n') mark_word(l);
+      return;
+    }
+    const bool was_dollar = l.dollar;
+    l.dollar = false;
+    if (c != '<') l.lt = 0;
+    if (was_dollar && c == '(') {
+      push(Level::Kind::Paren, false);  // `l` is not used after this
+      return;
+    }
+    if (c == '#' && l.word_start) {
+      l.comment = true;
+      return;
+    }
+    if (is_blank(c)) {
+      end_word(l);
+      return;
+    }
+    if (c == '\n') {
+      end_word(l);
+      l.command_start = true;
+      if (!l.pending.empty()) l.in_body = true;
+      return;
+    }
+    if (is_operator(c)) {
+      end_word(l);
+      switch (c) {
+        case '(':
+          ++l.parens;
+          l.command_start = true;
+          break;
+        case ')':
+          if (l.parens > 0) {
+            --l.parens;
+          } else if (l.cases > 0) {
+            l.command_start = true;  // the end of a case pattern
+          } else if (l.kind == Level::Kind::Paren) {
+            levels_.pop_back();  // `l` dies here
+            mark_word(levels_.back());
+            return;
+          }
+          break;
+        case '<':
+          if (++l.lt == 2) {
+            l.delim_state = Level::Delim::Operator;
+            l.delim.clear();
+            l.delim_strip = false;
+            l.delim_quote = Quote::None;
+            l.delim_escape = false;
+          }
+          break;
+        default:  // ; & | >
+          l.command_start = c != '>';
+          break;
+      }
+      return;
+    }
+    // A word character (possibly the start of a quote or substitution).
+    if (l.word_start) {
+      l.word_is_command = l.command_start;
+      l.word_start = false;
+    }
+    switch (c) {
+      case '\\':
+        l.escape = true;
+        l.word_plain = false;
+        break;
+      case '\'':
+        l.quote = Quote::Single;
+        l.word_plain = false;
+        break;
+      case '"':
+        l.quote = Quote::Double;
+        l.word_plain = false;
+        break;
+      case '`':
+        l.word_plain = false;
+        push(Level::Kind::Backtick, false);
+        break;
+      case '$':
+        l.dollar = true;
+        l.word_plain = false;
+        break;
+      default:
+        if (is_plain(c))
+          l.word += c;
+        else
+          l.word_plain = false;
+        break;
+    }
+  }
+
+  // Reads a here-document operator's `-` and delimiter word. True when `c` was
+  // consumed; false when the delimiter ended and `c` must be lexed as usual.
+  static bool delimiter(Level& l, char c) {
+    switch (l.delim_state) {
+      case Level::Delim::No:
+        return false;
+      case Level::Delim::Operator:
+        if (c == '<') {  // `<<<`: a bash here-string, not a here-document
+          l.delim_state = Level::Delim::No;
+          l.lt = 0;
+          return true;
+        }
+        l.delim_state = Level::Delim::Blank;
+        if (c == '-') {
+          l.delim_strip = true;
+          return true;
+        }
+        [[fallthrough]];
+      case Level::Delim::Blank:
+        if (is_blank(c)) return true;
+        if (c == '\n' || is_operator(c)) {  // no word: a syntax error for the shell
+          l.delim_state = Level::Delim::No;
+          return false;
+        }
+        l.delim_state = Level::Delim::Word;
+        [[fallthrough]];
+      case Level::Delim::Word:
+        if (l.delim_escape) {
+          l.delim_escape = false;
+          l.delim += c;
+          return true;
+        }
+        if (l.delim_quote == Quote::Single) {
+          if (c == '\'')
+            l.delim_quote = Quote::None;
+          else
+            l.delim += c;
+          return true;
+        }
+        if (l.delim_quote == Quote::Double) {
+          if (c == '"')
+            l.delim_quote = Quote::None;
+          else if (c == '\\')
+            l.delim_escape = true;
+          else
+            l.delim += c;
+          return true;
+        }
+        if (c == '\\') {
+          l.delim_escape = true;
+        } else if (c == '\'') {
+          l.delim_quote = Quote::Single;
+        } else if (c == '"') {
+          l.delim_quote = Quote::Double;
+        } else if (is_blank(c) || c == '\n' || is_operator(c)) {
+          l.pending.push_back(Heredoc{l.delim, l.delim_strip});
+          l.delim_state = Level::Delim::No;
+          l.lt = 0;
+          return false;
+        } else {
+          l.delim += c;
+        }
+        return true;
+    }
+    return false;
+  }
+
+  static void body(Level& l, char c) {
+    if (c != '\n') {
+      l.body_line += c;
+      return;
+    }
+    std::string_view line = l.body_line;
+    const Heredoc& h = l.pending.front();
+    if (h.strip_tabs)
+      while (!line.empty() && line.front() == '\t') line.remove_prefix(1);
+    if (line == h.delim) {
+      l.pending.pop_front();
+      if (l.pending.empty()) l.in_body = false;
+    }
+    l.body_line.clear();
+  }
+
+  std::vector<Level> levels_{Level{}};
+};
+
+}  // namespace
+
+bool render_command(const dsl::Template& t, const RefLookup& lookup, std::string& out, std::string& error) {
+  out.clear();
+  Lexer lexer;
+  for (const dsl::TemplatePart& part : t.parts) {
+    if (!part.is_ref) {
+      out += part.literal;
+      lexer.feed(part.literal);
+      continue;
+    }
+    std::string value;
+    std::string why;
+    if (!lookup(part.ref, value, why)) {
+      error = why;
+      return false;
+    }
+    if (value.find('\0') != std::string::npos) {
+      error = part.ref.text + ": the value contains a NUL byte, which cannot be part of a command";
+      return false;
+    }
+    if (!lexer.quote(value, out, why)) {
+      error = part.ref.text + " " + why;
+      return false;
+    }
+    lexer.after_ref();
+  }
+  return true;
+}
+
+}  // namespace sluice::engine

@@ -1,0 +1,533 @@
+#include "registry/sqlite_store.h"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <utility>
+
+#include "registry/db.h"
+#include "registry/schema.h"
+
+namespace sluice::registry {
+namespace {
+
+// Empty text is stored as NULL ("not known").
+std::optional<std::string_view> opt(const std::string& s) {
+  if (s.empty()) return std::nullopt;
+  return std::string_view(s);
+}
+
+std::optional<int64_t> final_at(bool final, int64_t at) {
+  if (final) return at;
+  return std::nullopt;
+}
+
+template <class E>
+E decode(std::optional<E> value, const std::string& text, const char* what) {
+  if (!value) throw StoreError("unknown " + std::string(what) + " '" + text + "' in the database");
+  return *value;
+}
+
+const char* write_name(const Write& w) {
+  static constexpr const char* kNames[] = {
+      "PutWorkflow", "CreateRun",  "SetRunStatus", "SetStepStatus", "StartAttempt",
+      "FinishAttempt", "SetValue", "AddMetric",    "PutArtifact",   "AddOutput",
+      "AddInput",    "PutCacheEntry", "AddKeyPart", "AddEvent"};
+  static_assert(std::size(kNames) == std::variant_size_v<Write>);
+  return kNames[w.index()];
+}
+
+// What a write is about, for an error message: "run R", "run R, node N".
+std::string write_subject(const Write& w) {
+  return std::visit(
+      [](const auto& x) -> std::string {
+        using T = std::decay_t<decltype(x)>;
+        if constexpr (std::is_same_v<T, PutWorkflow>) return "workflow " + x.name + " " + x.digest;
+        else if constexpr (std::is_same_v<T, CreateRun>) return "run " + x.id;
+        else if constexpr (std::is_same_v<T, PutArtifact>) return "artifact " + x.digest;
+        else if constexpr (std::is_same_v<T, SetRunStatus> || std::is_same_v<T, AddEvent>) return "run " + x.run_id;
+        else return "run " + x.run_id + ", node " + x.node;
+      },
+      w);
+}
+
+// Column lists shared by the queries that read whole rows.
+constexpr const char* kRunCols =
+    "r.id, r.workflow_id, r.workflow_name, w.digest, r.params_json, r.triggered_by, r.status, "
+    "r.created_at, r.started_at, r.finished_at, r.sluice_version, r.git_commit, r.parent_run, r.error "
+    "FROM runs r JOIN workflows w ON w.id = r.workflow_id";
+
+RunRow read_run(const Stmt& s) {
+  RunRow r;
+  r.id = s.text(0);
+  r.workflow_id = s.int64(1);
+  r.workflow_name = s.text(2);
+  r.workflow_digest = s.text(3);
+  r.params_json = s.text(4);
+  r.trigger = decode(parse_trigger(s.text(5)), s.text(5), "trigger");
+  r.status = decode(parse_run_status(s.text(6)), s.text(6), "run status");
+  r.created_at = s.int64(7);
+  r.started_at = s.opt_int64(8);
+  r.finished_at = s.opt_int64(9);
+  r.sluice_version = s.text(10);
+  r.git_commit = s.text(11);
+  r.parent_run = s.text(12);
+  r.error = s.text(13);
+  return r;
+}
+
+constexpr const char* kStepCols =
+    "s.run_id, s.node, s.step, s.matrix_json, s.status, s.attempts, s.cache_key, s.skip_reason, "
+    "s.error, s.started_at, s.finished_at";
+
+StepRow read_step(const Stmt& s) {
+  StepRow r;
+  r.run_id = s.text(0);
+  r.node = s.text(1);
+  r.step = s.text(2);
+  r.matrix_json = s.text(3);
+  r.status = decode(parse_step_status(s.text(4)), s.text(4), "step status");
+  r.attempts = static_cast<int>(s.int64(5));
+  r.cache_key = s.text(6);
+  r.skip_reason = s.text(7);
+  r.error = s.text(8);
+  r.started_at = s.opt_int64(9);
+  r.finished_at = s.opt_int64(10);
+  return r;
+}
+
+std::optional<int> opt_int(const Stmt& s, int col) {
+  if (s.is_null(col)) return std::nullopt;
+  return static_cast<int>(s.int64(col));
+}
+
+class SqliteStore final : public Store {
+ public:
+  explicit SqliteStore(const std::string& path) : db_(path) { migrate(db_); }
+
+  void apply(const std::vector<Write>& batch) override {
+    if (batch.empty()) return;
+    step_ids_.clear();  // ids seen in a rolled-back batch may not exist
+    Tx tx(db_);
+    for (size_t i = 0; i < batch.size(); ++i) {
+      try {
+        std::visit([this](const auto& w) { put(w); }, batch[i]);
+      } catch (const StoreError& e) {
+        step_ids_.clear();
+        throw StoreError("write " + std::to_string(i + 1) + " of " + std::to_string(batch.size()) + " (" +
+                             write_name(batch[i]) + ", " + write_subject(batch[i]) + "): " + e.what(),
+                         e.code(), e.sql());
+      }
+    }
+    tx.commit();
+  }
+
+  // ---- reads ----
+
+  std::optional<WorkflowRow> workflow(int64_t id) override {
+    Stmt s = db_.prepare("SELECT id, name, digest, source, path, first_seen FROM workflows WHERE id = ?1");
+    s.bind(1, id);
+    if (!s.step()) return std::nullopt;
+    return WorkflowRow{s.int64(0), s.text(1), s.text(2), s.text(3), s.text(4), s.int64(5)};
+  }
+
+  std::optional<RunRow> run(const std::string& id) override {
+    Stmt s = db_.prepare(std::string("SELECT ") + kRunCols + " WHERE r.id = ?1");
+    s.bind(1, id);
+    if (!s.step()) return std::nullopt;
+    return read_run(s);
+  }
+
+  RunPage list_runs(const RunFilter& filter) override {
+    // One statement per combination of filters, so each can use its index:
+    // (workflow_name, id), (status, id) or the primary key, newest first.
+    std::string sql = std::string("SELECT ") + kRunCols;
+    std::string where;
+    auto cond = [&](const char* c) { where += where.empty() ? " WHERE " : " AND "; where += c; };
+    if (!filter.workflow.empty()) cond("r.workflow_name = :workflow");
+    if (filter.status) cond("r.status = :status");
+    if (!filter.cursor.empty()) cond("r.id < :cursor");
+    sql += where + " ORDER BY r.id DESC LIMIT :limit";
+    Stmt s = db_.prepare(sql);
+    if (!filter.workflow.empty()) s.bind(":workflow", filter.workflow);
+    if (filter.status) s.bind(":status", to_string(*filter.status));
+    if (!filter.cursor.empty()) s.bind(":cursor", filter.cursor);
+    int limit = std::max(filter.limit, 1);
+    s.bind(":limit", limit + 1);  // one more tells whether there is a next page
+    RunPage page;
+    while (s.step()) page.runs.push_back(read_run(s));
+    if (page.runs.size() > static_cast<size_t>(limit)) {
+      page.runs.pop_back();
+      page.next_cursor = page.runs.back().id;
+    }
+    return page;
+  }
+
+  std::vector<RunRow> runs_in_status(RunStatus status) override {
+    Stmt s = db_.prepare(std::string("SELECT ") + kRunCols + " WHERE r.status = ?1 ORDER BY r.id");
+    s.bind(1, to_string(status));
+    std::vector<RunRow> out;
+    while (s.step()) out.push_back(read_run(s));
+    return out;
+  }
+
+  std::vector<StepRow> steps(const std::string& run_id) override {
+    Stmt s = db_.prepare(std::string("SELECT ") + kStepCols + " FROM steps s WHERE s.run_id = ?1 ORDER BY s.id");
+    s.bind(1, run_id);
+    std::vector<StepRow> out;
+    while (s.step()) out.push_back(read_step(s));
+    return out;
+  }
+
+  std::optional<StepRow> step(const std::string& run_id, const std::string& node) override {
+    Stmt s = db_.prepare(std::string("SELECT ") + kStepCols + " FROM steps s WHERE s.run_id = ?1 AND s.node = ?2");
+    s.bind(1, run_id).bind(2, node);
+    if (!s.step()) return std::nullopt;
+    return read_step(s);
+  }
+
+  std::vector<TransitionRow> transitions(const std::string& run_id, const std::string& node) override {
+    Stmt s = db_.prepare(
+        "SELECT t.at, t.status FROM step_transitions t JOIN steps s ON s.id = t.step_id "
+        "WHERE s.run_id = ?1 AND s.node = ?2 ORDER BY t.at, t.id");
+    s.bind(1, run_id).bind(2, node);
+    std::vector<TransitionRow> out;
+    while (s.step()) out.push_back({s.int64(0), decode(parse_step_status(s.text(1)), s.text(1), "step status")});
+    return out;
+  }
+
+  std::vector<AttemptRow> attempts(const std::string& run_id, const std::string& node) override {
+    Stmt s = db_.prepare(
+        "SELECT a.number, a.status, a.started_at, a.finished_at, a.exit_code, a.signal, a.log_path, "
+        "a.log_digest, a.error FROM attempts a JOIN steps s ON s.id = a.step_id "
+        "WHERE s.run_id = ?1 AND s.node = ?2 ORDER BY a.number");
+    s.bind(1, run_id).bind(2, node);
+    std::vector<AttemptRow> out;
+    while (s.step()) {
+      AttemptRow a;
+      a.number = static_cast<int>(s.int64(0));
+      a.status = decode(parse_attempt_status(s.text(1)), s.text(1), "attempt status");
+      a.started_at = s.int64(2);
+      a.finished_at = s.opt_int64(3);
+      a.exit_code = opt_int(s, 4);
+      a.signal = opt_int(s, 5);
+      a.log_path = s.text(6);
+      a.log_digest = s.text(7);
+      a.error = s.text(8);
+      out.push_back(std::move(a));
+    }
+    return out;
+  }
+
+  std::vector<ValueRow> values(const std::string& run_id, const std::string& node) override {
+    Stmt s = db_.prepare(
+        "SELECT v.key, v.value FROM step_values v JOIN steps s ON s.id = v.step_id "
+        "WHERE s.run_id = ?1 AND s.node = ?2 ORDER BY v.key");
+    s.bind(1, run_id).bind(2, node);
+    std::vector<ValueRow> out;
+    while (s.step()) out.push_back({s.text(0), s.text(1)});
+    return out;
+  }
+
+  std::vector<MetricRow> metrics(const std::string& run_id, const std::string& node) override {
+    Stmt s = db_.prepare(
+        "SELECT m.seq, m.name, m.value, m.step, m.at FROM metrics m JOIN steps s ON s.id = m.step_id "
+        "WHERE s.run_id = ?1 AND s.node = ?2 ORDER BY m.seq");
+    s.bind(1, run_id).bind(2, node);
+    std::vector<MetricRow> out;
+    while (s.step()) out.push_back({s.int64(0), s.text(1), s.real(2), s.opt_int64(3), s.int64(4)});
+    return out;
+  }
+
+  std::vector<OutputRow> outputs(const std::string& run_id, const std::string& node) override {
+    Stmt s = db_.prepare(
+        "SELECT o.name, a.digest, o.path FROM step_outputs o JOIN steps s ON s.id = o.step_id "
+        "JOIN artifacts a ON a.id = o.artifact_id WHERE s.run_id = ?1 AND s.node = ?2 ORDER BY o.name");
+    s.bind(1, run_id).bind(2, node);
+    std::vector<OutputRow> out;
+    while (s.step()) out.push_back({s.text(0), s.text(1), s.text(2)});
+    return out;
+  }
+
+  std::vector<InputRow> inputs(const std::string& run_id, const std::string& node) override {
+    Stmt s = db_.prepare(
+        "SELECT i.name, a.digest, f.run_id, f.node, i.from_output FROM step_inputs i "
+        "JOIN steps s ON s.id = i.step_id JOIN artifacts a ON a.id = i.artifact_id "
+        "LEFT JOIN steps f ON f.id = i.from_step WHERE s.run_id = ?1 AND s.node = ?2 ORDER BY i.name");
+    s.bind(1, run_id).bind(2, node);
+    std::vector<InputRow> out;
+    while (s.step()) out.push_back({s.text(0), s.text(1), s.text(2), s.text(3), s.text(4)});
+    return out;
+  }
+
+  std::optional<ArtifactRow> artifact(const std::string& digest) override {
+    Stmt s = db_.prepare("SELECT digest, kind, size, created_at FROM artifacts WHERE digest = ?1");
+    s.bind(1, digest);
+    if (!s.step()) return std::nullopt;
+    return ArtifactRow{s.text(0), decode(parse_artifact_kind(s.text(1)), s.text(1), "artifact kind"), s.int64(2),
+                       s.int64(3)};
+  }
+
+  std::vector<LineageRow> producers(const std::string& digest) override {
+    Stmt s = db_.prepare(
+        "SELECT s.run_id, s.node, o.name, o.path FROM artifacts a JOIN step_outputs o ON o.artifact_id = a.id "
+        "JOIN steps s ON s.id = o.step_id WHERE a.digest = ?1 ORDER BY s.run_id, s.id, o.name");
+    s.bind(1, digest);
+    std::vector<LineageRow> out;
+    while (s.step()) out.push_back({s.text(0), s.text(1), s.text(2), s.text(3)});
+    return out;
+  }
+
+  std::vector<LineageRow> consumers(const std::string& digest) override {
+    Stmt s = db_.prepare(
+        "SELECT s.run_id, s.node, i.name FROM artifacts a JOIN step_inputs i ON i.artifact_id = a.id "
+        "JOIN steps s ON s.id = i.step_id WHERE a.digest = ?1 ORDER BY s.run_id, s.id, i.name");
+    s.bind(1, digest);
+    std::vector<LineageRow> out;
+    while (s.step()) out.push_back({s.text(0), s.text(1), s.text(2), {}});
+    return out;
+  }
+
+  std::optional<CacheRow> find_cache(const std::string& cache_key) override {
+    Stmt s = db_.prepare(
+        "SELECT c.cache_key, s.run_id, s.node, c.created_at FROM cache_entries c "
+        "JOIN steps s ON s.id = c.step_id WHERE c.cache_key = ?1");
+    s.bind(1, cache_key);
+    if (!s.step()) return std::nullopt;
+    return CacheRow{s.text(0), s.text(1), s.text(2), s.int64(3)};
+  }
+
+  std::vector<KeyPartRow> key_parts(const std::string& run_id, const std::string& node) override {
+    Stmt s = db_.prepare(
+        "SELECT k.part, k.digest FROM cache_key_parts k JOIN steps s ON s.id = k.step_id "
+        "WHERE s.run_id = ?1 AND s.node = ?2 ORDER BY k.part");
+    s.bind(1, run_id).bind(2, node);
+    std::vector<KeyPartRow> out;
+    while (s.step()) out.push_back({s.text(0), s.text(1)});
+    return out;
+  }
+
+  std::optional<StepRow> last_successful(const std::string& workflow, const std::string& node,
+                                         const std::string& before_run) override {
+    // Walks the workflow's runs newest first (index runs_by_workflow) and
+    // probes each for the node (index on steps (run_id, node)).
+    std::string sql = std::string("SELECT ") + kStepCols +
+                      " FROM runs r JOIN steps s ON s.run_id = r.id AND s.node = :node"
+                      " WHERE r.workflow_name = :workflow AND s.status IN ('succeeded', 'cached')";
+    if (!before_run.empty()) sql += " AND r.id < :before";
+    sql += " ORDER BY r.id DESC LIMIT 1";
+    Stmt s = db_.prepare(sql);
+    s.bind(":node", node).bind(":workflow", workflow);
+    if (!before_run.empty()) s.bind(":before", before_run);
+    if (!s.step()) return std::nullopt;
+    return read_step(s);
+  }
+
+  std::vector<EventRow> events(const std::string& run_id, int64_t after_seq) override {
+    Stmt s = db_.prepare(
+        "SELECT id, run_id, seq, at, kind, node, message FROM events "
+        "WHERE run_id = ?1 AND seq > ?2 ORDER BY seq");
+    s.bind(1, run_id).bind(2, after_seq);
+    std::vector<EventRow> out;
+    while (s.step()) out.push_back({s.int64(0), s.text(1), s.int64(2), s.int64(3), s.text(4), s.text(5), s.text(6)});
+    return out;
+  }
+
+ private:
+  // The database id of a step; throws if it was never created.
+  int64_t step_id(const std::string& run_id, const std::string& node) {
+    auto key = std::make_pair(run_id, node);
+    if (auto it = step_ids_.find(key); it != step_ids_.end()) return it->second;
+    Stmt s = db_.prepare("SELECT id FROM steps WHERE run_id = ?1 AND node = ?2");
+    s.bind(1, run_id).bind(2, node);
+    if (!s.step())
+      throw StoreError("no step '" + node + "' in run '" + run_id + "' (a SetStepStatus must create it first)");
+    int64_t id = s.int64(0);
+    step_ids_.emplace(std::move(key), id);
+    return id;
+  }
+
+  // The database id of an artifact; throws if it was never recorded.
+  int64_t artifact_id(const std::string& digest) {
+    Stmt s = db_.prepare("SELECT id FROM artifacts WHERE digest = ?1");
+    s.bind(1, digest);
+    if (!s.step()) throw StoreError("no artifact " + digest + " (a PutArtifact must record it first)");
+    return s.int64(0);
+  }
+
+  void require_run(const std::string& run_id) {
+    Stmt s = db_.prepare("SELECT 1 FROM runs WHERE id = ?1");
+    s.bind(1, run_id);
+    if (!s.step()) throw StoreError("no run '" + run_id + "' (a CreateRun must create it first)");
+  }
+
+  void put(const PutWorkflow& w) {
+    Stmt s = db_.prepare(
+        "INSERT INTO workflows (name, digest, source, path, first_seen) VALUES (?1, ?2, ?3, ?4, ?5) "
+        "ON CONFLICT (name, digest) DO NOTHING");
+    s.bind(1, w.name).bind(2, w.digest).bind(3, w.source).bind(4, opt(w.path)).bind(5, w.at).run();
+  }
+
+  void put(const CreateRun& w) {
+    int64_t workflow_id = 0;
+    {
+      Stmt s = db_.prepare("SELECT id FROM workflows WHERE name = ?1 AND digest = ?2");
+      s.bind(1, w.workflow_name).bind(2, w.workflow_digest);
+      if (!s.step())
+        throw StoreError("no workflow '" + w.workflow_name + "' with digest " + w.workflow_digest +
+                         " (a PutWorkflow must record it first)");
+      workflow_id = s.int64(0);
+    }
+    Stmt s = db_.prepare(
+        "INSERT INTO runs (id, workflow_id, workflow_name, params_json, triggered_by, status, status_at, "
+        "created_at, started_at, finished_at, sluice_version, git_commit, parent_run) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, ?9, ?10, ?11, ?12) ON CONFLICT (id) DO NOTHING");
+    s.bind(1, w.id).bind(2, workflow_id).bind(3, w.workflow_name);
+    s.bind(4, w.params_json.empty() ? std::string("{}") : w.params_json);
+    s.bind(5, to_string(w.trigger)).bind(6, to_string(w.status)).bind(7, w.at);
+    s.bind(8, final_at(w.status == RunStatus::Running, w.at)).bind(9, final_at(is_final(w.status), w.at));
+    s.bind(10, w.sluice_version).bind(11, opt(w.git_commit)).bind(12, opt(w.parent_run));
+    s.run();
+  }
+
+  void put(const SetRunStatus& w) {
+    Stmt s = db_.prepare(
+        "UPDATE runs SET status = ?2, status_at = ?3, "
+        "started_at = CASE WHEN ?2 = 'running' THEN coalesce(started_at, ?3) ELSE started_at END, "
+        "finished_at = ?4, error = ?5 "
+        "WHERE id = ?1 AND NOT (status IN ('succeeded', 'failed', 'cancelled') "
+        "AND ?2 NOT IN ('succeeded', 'failed', 'cancelled'))");
+    s.bind(1, w.run_id).bind(2, to_string(w.status)).bind(3, w.at);
+    s.bind(4, final_at(is_final(w.status), w.at)).bind(5, opt(w.error));
+    s.run();
+    if (db_.changes() == 0) require_run(w.run_id);  // else: the run is final, the write ignored
+  }
+
+  void put(const SetStepStatus& w) {
+    {
+      Stmt s = db_.prepare(
+          "INSERT INTO steps (run_id, node, step, matrix_json, status, status_at, cache_key, skip_reason, "
+          "error, started_at, finished_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) "
+          "ON CONFLICT (run_id, node) DO UPDATE SET status = excluded.status, status_at = excluded.status_at, "
+          "cache_key = coalesce(excluded.cache_key, steps.cache_key), skip_reason = excluded.skip_reason, "
+          "error = excluded.error, started_at = coalesce(steps.started_at, excluded.started_at), "
+          "finished_at = excluded.finished_at "
+          "WHERE NOT (steps.status IN ('succeeded', 'cached', 'failed', 'skipped', 'cancelled') "
+          "AND excluded.status NOT IN ('succeeded', 'cached', 'failed', 'skipped', 'cancelled'))");
+      s.bind(1, w.run_id).bind(2, w.node).bind(3, w.step.empty() ? w.node : w.step);
+      s.bind(4, w.matrix_json.empty() ? std::string("{}") : w.matrix_json);
+      s.bind(5, to_string(w.status)).bind(6, w.at).bind(7, opt(w.cache_key)).bind(8, opt(w.skip_reason));
+      s.bind(9, opt(w.error)).bind(10, final_at(w.status == StepStatus::Running, w.at));
+      s.bind(11, final_at(is_final(w.status), w.at));
+      s.run();
+      if (db_.changes() == 0) return;  // the step is final: the write is ignored
+    }
+    // A re-applied transition (same status, same millisecond) is recorded once.
+    Stmt t = db_.prepare("INSERT OR IGNORE INTO step_transitions (step_id, at, status) VALUES (?1, ?2, ?3)");
+    t.bind(1, step_id(w.run_id, w.node)).bind(2, w.at).bind(3, to_string(w.status)).run();
+  }
+
+  void put(const StartAttempt& w) {
+    int64_t id = step_id(w.run_id, w.node);
+    Stmt s = db_.prepare(
+        "INSERT INTO attempts (step_id, number, status, started_at, log_path) VALUES (?1, ?2, 'running', ?3, ?4) "
+        "ON CONFLICT (step_id, number) DO NOTHING");
+    s.bind(1, id).bind(2, w.number).bind(3, w.at).bind(4, opt(w.log_path)).run();
+    Stmt u = db_.prepare("UPDATE steps SET attempts = max(attempts, ?2) WHERE id = ?1");
+    u.bind(1, id).bind(2, w.number).run();
+  }
+
+  void put(const FinishAttempt& w) {
+    Stmt s = db_.prepare(
+        "UPDATE attempts SET status = ?3, finished_at = ?4, exit_code = ?5, signal = ?6, "
+        "log_path = coalesce(?7, log_path), log_digest = coalesce(?8, log_digest), error = ?9 "
+        "WHERE step_id = ?1 AND number = ?2");
+    s.bind(1, step_id(w.run_id, w.node)).bind(2, w.number).bind(3, to_string(w.status)).bind(4, w.at);
+    s.bind(5, w.exit_code).bind(6, w.signal).bind(7, opt(w.log_path)).bind(8, opt(w.log_digest));
+    s.bind(9, opt(w.error)).run();
+    if (db_.changes() == 0)
+      throw StoreError("attempt " + std::to_string(w.number) + " was never started (a StartAttempt must come first)");
+  }
+
+  void put(const SetValue& w) {
+    Stmt s = db_.prepare(
+        "INSERT INTO step_values (step_id, key, value) VALUES (?1, ?2, ?3) "
+        "ON CONFLICT (step_id, key) DO UPDATE SET value = excluded.value");
+    s.bind(1, step_id(w.run_id, w.node)).bind(2, w.key).bind(3, w.value).run();
+  }
+
+  void put(const AddMetric& w) {
+    // SQLite turns NaN into NULL anyway; saying so keeps it deliberate.
+    std::optional<double> value;
+    if (!std::isnan(w.value)) value = w.value;
+    Stmt s = db_.prepare(
+        w.seq > 0 ? "INSERT INTO metrics (step_id, seq, name, value, step, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6) "
+                    "ON CONFLICT (step_id, seq) DO UPDATE SET name = excluded.name, value = excluded.value, "
+                    "step = excluded.step, at = excluded.at"
+                  : "INSERT INTO metrics (step_id, seq, name, value, step, at) "
+                    "SELECT ?1, coalesce(max(seq), 0) + 1, ?3, ?4, ?5, ?6 FROM metrics WHERE step_id = ?1");
+    s.bind(1, step_id(w.run_id, w.node));
+    if (w.seq > 0) s.bind(2, w.seq);
+    s.bind(3, w.name).bind(4, value).bind(5, w.step).bind(6, w.at).run();
+  }
+
+  void put(const PutArtifact& w) {
+    Stmt s = db_.prepare(
+        "INSERT INTO artifacts (digest, kind, size, created_at) VALUES (?1, ?2, ?3, ?4) "
+        "ON CONFLICT (digest) DO NOTHING");
+    s.bind(1, w.digest).bind(2, to_string(w.kind)).bind(3, w.size).bind(4, w.at).run();
+  }
+
+  void put(const AddOutput& w) {
+    Stmt s = db_.prepare(
+        "INSERT INTO step_outputs (step_id, name, artifact_id, path) VALUES (?1, ?2, ?3, ?4) "
+        "ON CONFLICT (step_id, name) DO UPDATE SET artifact_id = excluded.artifact_id, path = excluded.path");
+    s.bind(1, step_id(w.run_id, w.node)).bind(2, w.name).bind(3, artifact_id(w.digest)).bind(4, w.path).run();
+  }
+
+  void put(const AddInput& w) {
+    std::optional<int64_t> from;
+    if (!w.from_run.empty()) from = step_id(w.from_run, w.from_node);
+    Stmt s = db_.prepare(
+        "INSERT INTO step_inputs (step_id, name, artifact_id, from_step, from_output) VALUES (?1, ?2, ?3, ?4, ?5) "
+        "ON CONFLICT (step_id, name) DO UPDATE SET artifact_id = excluded.artifact_id, "
+        "from_step = excluded.from_step, from_output = excluded.from_output");
+    s.bind(1, step_id(w.run_id, w.node)).bind(2, w.name).bind(3, artifact_id(w.digest)).bind(4, from);
+    s.bind(5, opt(w.from_output)).run();
+  }
+
+  void put(const PutCacheEntry& w) {
+    Stmt s = db_.prepare(
+        "INSERT INTO cache_entries (cache_key, step_id, created_at) VALUES (?1, ?2, ?3) "
+        "ON CONFLICT (cache_key) DO UPDATE SET step_id = excluded.step_id, created_at = excluded.created_at");
+    s.bind(1, w.cache_key).bind(2, step_id(w.run_id, w.node)).bind(3, w.at).run();
+  }
+
+  void put(const AddKeyPart& w) {
+    Stmt s = db_.prepare(
+        "INSERT INTO cache_key_parts (step_id, part, digest) VALUES (?1, ?2, ?3) "
+        "ON CONFLICT (step_id, part) DO UPDATE SET digest = excluded.digest");
+    s.bind(1, step_id(w.run_id, w.node)).bind(2, w.part).bind(3, w.digest).run();
+  }
+
+  void put(const AddEvent& w) {
+    Stmt s = db_.prepare(
+        w.seq > 0 ? "INSERT INTO events (run_id, seq, at, kind, node, message) VALUES (?1, ?2, ?3, ?4, ?5, ?6) "
+                    "ON CONFLICT (run_id, seq) DO NOTHING"
+                  : "INSERT INTO events (run_id, seq, at, kind, node, message) "
+                    "SELECT ?1, coalesce(max(seq), 0) + 1, ?3, ?4, ?5, ?6 FROM events WHERE run_id = ?1");
+    s.bind(1, w.run_id);
+    if (w.seq > 0) s.bind(2, w.seq);
+    s.bind(3, w.at).bind(4, w.kind).bind(5, opt(w.node)).bind(6, opt(w.message)).run();
+  }
+
+  Db db_;
+  // (run_id, node) -> steps.id, valid for the batch being applied.
+  std::map<std::pair<std::string, std::string>, int64_t> step_ids_;
+};
+
+}  // namespace
+
+std::unique_ptr<Store> open_sqlite_store(const std::string& path) { return std::make_unique<SqliteStore>(path); }
+
+}  // namespace sluice::registry

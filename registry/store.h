@@ -1,0 +1,373 @@
+#pragma once
+// The metadata store: what happened in every run (runs, steps, attempts,
+// status changes, values, metrics, artifacts, lineage, cache keys, events).
+// The engine writes batches of small plain records; every batch is one
+// transaction, so a crash loses whole batches, never half of one. Reads return
+// plain structs. No database types appear here: SQLite is one implementation
+// (sqlite_store.h), PostgreSQL can be another. Times are integer milliseconds
+// since the Unix epoch. A Store is used by one thread at a time.
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+namespace sluice::registry {
+
+// A failure of the store itself (I/O, a full disk, a corrupt or too new
+// database, a write that breaks an invariant such as a step that was never
+// created). These are internal errors of the engine, not user mistakes.
+class StoreError : public std::runtime_error {
+ public:
+  explicit StoreError(const std::string& message, int code = 0, std::string sql = {})
+      : std::runtime_error(message), code_(code), sql_(std::move(sql)) {}
+  int code() const { return code_; }               // SQLite's extended result code, or 0
+  const std::string& sql() const { return sql_; }  // the statement that failed, if any
+
+ private:
+  int code_;
+  std::string sql_;
+};
+
+enum class Trigger { Cli, Api, Schedule, Webhook, Retry, Rerun, Resume, Child };
+enum class RunStatus { Queued, Running, Succeeded, Failed, Cancelled };
+enum class StepStatus { Waiting, Running, Retrying, Succeeded, Cached, Failed, Skipped, Cancelled };
+enum class AttemptStatus { Running, Succeeded, Failed, Cancelled };
+enum class ArtifactKind { File, Tree };
+
+// The lower-case names stored in the database ("schedule", "cached", ...).
+const char* to_string(Trigger t);
+const char* to_string(RunStatus s);
+const char* to_string(StepStatus s);
+const char* to_string(AttemptStatus s);
+const char* to_string(ArtifactKind k);
+std::optional<Trigger> parse_trigger(std::string_view s);
+std::optional<RunStatus> parse_run_status(std::string_view s);
+std::optional<StepStatus> parse_step_status(std::string_view s);
+std::optional<AttemptStatus> parse_attempt_status(std::string_view s);
+std::optional<ArtifactKind> parse_artifact_kind(std::string_view s);
+bool is_final(RunStatus s);   // succeeded, failed, cancelled
+bool is_final(StepStatus s);  // succeeded, cached, failed, skipped, cancelled
+
+int64_t now_ms();  // the system clock, ms since the epoch
+
+// ---- Writes ---------------------------------------------------------------
+// One struct per kind. Empty strings are stored as NULL ("not known"). Every
+// write is idempotent: re-applying a batch that may already have committed
+// (after a crash) changes nothing. A step is named by (run_id, node) and must
+// have been created by a SetStepStatus first (earlier in the same batch is
+// fine); a run by a CreateRun; a digest by a PutArtifact. Every member has a
+// default, so designated initializers name only what they set.
+
+// Records a workflow file; the first sighting of (name, digest) wins.
+struct PutWorkflow {
+  std::string name{};
+  std::string digest{};  // sha256 of the file's bytes
+  std::string source{};  // the file's text
+  std::string path{};
+  int64_t at = 0;
+};
+
+// Creates a run of a workflow recorded by PutWorkflow. A no-op if it exists.
+struct CreateRun {
+  std::string id{};  // time-sortable, e.g. "20261127-040253-3fa9c1"
+  std::string workflow_name{};
+  std::string workflow_digest{};
+  std::string params_json = "{}";
+  Trigger trigger = Trigger::Cli;
+  RunStatus status = RunStatus::Queued;
+  int64_t at = 0;  // created_at
+  std::string sluice_version{};
+  std::string git_commit{};
+  std::string parent_run{};  // retry/rerun/resume/child: the run it came from
+};
+
+// A status change of a run. Running sets started_at (once), a final status
+// sets finished_at. A final status is not left for a non-final one (that
+// write is ignored), so a late or re-applied batch cannot reopen a finished
+// run; another final status replaces it (last commit wins).
+struct SetRunStatus {
+  std::string run_id{};
+  RunStatus status = RunStatus::Running;
+  int64_t at = 0;
+  std::string error{};  // why it failed or was cancelled
+};
+
+// Creates the step on its first write (`step` and `matrix_json` are kept
+// from it), then records each status change and appends it to the step's
+// transitions. Running sets started_at (once), a final status finished_at.
+// Same rule as SetRunStatus: an ignored write leaves no transition either.
+// A non-empty `cache_key` replaces the recorded one.
+struct SetStepStatus {
+  std::string run_id{};
+  std::string node{};         // instance name, e.g. "train[lr=0.1]"
+  std::string step{};         // the workflow's step, e.g. "train"; "" = node
+  std::string matrix_json{};  // the instance's matrix values; "" = "{}"
+  StepStatus status = StepStatus::Waiting;
+  int64_t at = 0;
+  std::string skip_reason{};  // Skipped: why
+  std::string error{};        // Failed: why
+  std::string cache_key{};
+};
+
+// Attempt `number` (1, 2, ...) of a step began. Raises the step's attempt count.
+struct StartAttempt {
+  std::string run_id{};
+  std::string node{};
+  int number = 1;
+  int64_t at = 0;
+  std::string log_path{};
+};
+
+// Attempt `number` ended; the attempt must have been started.
+struct FinishAttempt {
+  std::string run_id{};
+  std::string node{};
+  int number = 1;
+  AttemptStatus status = AttemptStatus::Succeeded;
+  int64_t at = 0;
+  std::optional<int> exit_code{};  // absent when killed by a signal or never exec'd
+  std::optional<int> signal{};
+  std::string log_path{};    // "" keeps the one given to StartAttempt
+  std::string log_digest{};  // the log's digest in the artifact store
+  std::string error{};
+};
+
+// A value (key=value) a step produced; the last write of a key wins.
+struct SetValue {
+  std::string run_id{};
+  std::string node{};
+  std::string key{};
+  std::string value{};
+};
+
+// A metric a step reported. `seq` is the metric's ordinal within the step
+// (1, 2, ...), which makes re-applying idempotent; 0 appends with the next
+// free ordinal (not idempotent). NaN is stored as NULL and read back as NaN.
+struct AddMetric {
+  std::string run_id{};
+  std::string node{};
+  std::string name{};
+  double value = 0;
+  std::optional<int64_t> step{};  // e.g. a training round
+  int64_t at = 0;
+  int64_t seq = 0;
+};
+
+// An artifact in the content-addressed store. A no-op if it is recorded.
+struct PutArtifact {
+  std::string digest{};
+  ArtifactKind kind = ArtifactKind::File;
+  int64_t size = 0;  // bytes (a tree: the sum of its files)
+  int64_t at = 0;
+};
+
+// Lineage: the step produced artifact `digest` as its output `name` at `path`
+// (relative to its work dir).
+struct AddOutput {
+  std::string run_id{};
+  std::string node{};
+  std::string name{};
+  std::string digest{};
+  std::string path{};
+};
+
+// Lineage: the step consumed `digest` as its input `name`, produced by
+// (from_run, from_node, from_output) when it came from a step (a cached
+// output's producer may be an earlier run); empty when it came from outside.
+struct AddInput {
+  std::string run_id{};
+  std::string node{};
+  std::string name{};
+  std::string digest{};
+  std::string from_run{};
+  std::string from_node{};
+  std::string from_output{};
+};
+
+// The step's successful result may be reused for `cache_key`; a later
+// producer of the same key replaces an earlier one.
+struct PutCacheEntry {
+  std::string cache_key{};
+  std::string run_id{};
+  std::string node{};
+  int64_t at = 0;
+};
+
+// One part of a step's cache key ("definition", "input:data",
+// "value:pick.auc", "plugin:storage", ...) and the digest it contributed.
+struct AddKeyPart {
+  std::string run_id{};
+  std::string node{};
+  std::string part{};
+  std::string digest{};
+};
+
+// A line of the run's event log. `seq` is the event's ordinal within the run
+// (1, 2, ...; idempotent); 0 appends with the next free ordinal.
+struct AddEvent {
+  std::string run_id{};
+  int64_t seq = 0;
+  int64_t at = 0;
+  std::string kind{};  // e.g. "step_started"
+  std::string node{};  // "" for run-level events
+  std::string message{};
+};
+
+using Write = std::variant<PutWorkflow, CreateRun, SetRunStatus, SetStepStatus, StartAttempt,
+                           FinishAttempt, SetValue, AddMetric, PutArtifact, AddOutput, AddInput,
+                           PutCacheEntry, AddKeyPart, AddEvent>;
+
+// ---- Reads ----------------------------------------------------------------
+// Absent times are std::nullopt; absent text is "".
+
+struct WorkflowRow {
+  int64_t id = 0;
+  std::string name{}, digest{}, source{}, path{};
+  int64_t first_seen = 0;
+};
+
+struct RunRow {
+  std::string id{};
+  int64_t workflow_id = 0;
+  std::string workflow_name{}, workflow_digest{};
+  std::string params_json{};
+  Trigger trigger = Trigger::Cli;
+  RunStatus status = RunStatus::Queued;
+  int64_t created_at = 0;
+  std::optional<int64_t> started_at{}, finished_at{};
+  std::string sluice_version{}, git_commit{}, parent_run{}, error{};
+};
+
+struct StepRow {
+  std::string run_id{}, node{}, step{}, matrix_json{};
+  StepStatus status = StepStatus::Waiting;
+  int attempts = 0;
+  std::string cache_key{}, skip_reason{}, error{};
+  std::optional<int64_t> started_at{}, finished_at{};  // first Running; reaching a final status
+};
+
+struct TransitionRow {
+  int64_t at = 0;
+  StepStatus status = StepStatus::Waiting;
+};
+
+struct AttemptRow {
+  int number = 0;
+  AttemptStatus status = AttemptStatus::Running;
+  int64_t started_at = 0;
+  std::optional<int64_t> finished_at{};
+  std::optional<int> exit_code{}, signal{};
+  std::string log_path{}, log_digest{}, error{};
+};
+
+struct ValueRow {
+  std::string key{}, value{};
+};
+
+struct MetricRow {
+  int64_t seq = 0;
+  std::string name{};
+  double value = 0;
+  std::optional<int64_t> step{};
+  int64_t at = 0;
+};
+
+struct OutputRow {
+  std::string name{}, digest{}, path{};
+};
+
+struct InputRow {
+  std::string name{}, digest{}, from_run{}, from_node{}, from_output{};
+};
+
+struct ArtifactRow {
+  std::string digest{};
+  ArtifactKind kind = ArtifactKind::File;
+  int64_t size = 0;
+  int64_t created_at = 0;
+};
+
+// One lineage edge of an artifact: the step that produced it (name, path of
+// the output) or consumed it (name of the input; path is "").
+struct LineageRow {
+  std::string run_id{}, node{}, name{}, path{};
+};
+
+struct CacheRow {
+  std::string cache_key{}, run_id{}, node{};
+  int64_t created_at = 0;
+};
+
+struct KeyPartRow {
+  std::string part{}, digest{};
+};
+
+struct EventRow {
+  int64_t id = 0;  // global and increasing: a cursor over every run's events
+  std::string run_id{};
+  int64_t seq = 0;
+  int64_t at = 0;
+  std::string kind{}, node{}, message{};
+};
+
+// list_runs: newest first. `cursor` is the last id of the previous page
+// (keyset pagination: the next page holds ids below it).
+struct RunFilter {
+  std::string workflow{};              // "" = every workflow
+  std::optional<RunStatus> status{};   // nullopt = any
+  int limit = 50;                    // at most this many (at least 1)
+  std::string cursor{};                // "" = from the newest
+};
+
+struct RunPage {
+  std::vector<RunRow> runs{};
+  std::string next_cursor{};  // "" when this is the last page
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // Applies the whole batch in one write transaction, or nothing of it (the
+  // StoreError says which write failed). Waits for other writers. Once it
+  // returns, the batch survives a crash or power cut.
+  virtual void apply(const std::vector<Write>& batch) = 0;
+
+  virtual std::optional<WorkflowRow> workflow(int64_t id) = 0;
+  virtual std::optional<RunRow> run(const std::string& id) = 0;
+  virtual RunPage list_runs(const RunFilter& filter) = 0;
+  // Every run in `status`, oldest first (e.g. queued and running runs to resume).
+  virtual std::vector<RunRow> runs_in_status(RunStatus status) = 0;
+
+  // A run's steps in the order they were created; the rest ordered by number,
+  // key, seq, name or part.
+  virtual std::vector<StepRow> steps(const std::string& run_id) = 0;
+  virtual std::optional<StepRow> step(const std::string& run_id, const std::string& node) = 0;
+  virtual std::vector<TransitionRow> transitions(const std::string& run_id, const std::string& node) = 0;
+  virtual std::vector<AttemptRow> attempts(const std::string& run_id, const std::string& node) = 0;
+  virtual std::vector<ValueRow> values(const std::string& run_id, const std::string& node) = 0;
+  virtual std::vector<MetricRow> metrics(const std::string& run_id, const std::string& node) = 0;
+  virtual std::vector<OutputRow> outputs(const std::string& run_id, const std::string& node) = 0;
+  virtual std::vector<InputRow> inputs(const std::string& run_id, const std::string& node) = 0;
+
+  virtual std::optional<ArtifactRow> artifact(const std::string& digest) = 0;
+  // Lineage: the steps that produced / consumed an artifact, oldest run first.
+  virtual std::vector<LineageRow> producers(const std::string& digest) = 0;
+  virtual std::vector<LineageRow> consumers(const std::string& digest) = 0;
+
+  virtual std::optional<CacheRow> find_cache(const std::string& cache_key) = 0;
+  virtual std::vector<KeyPartRow> key_parts(const std::string& run_id, const std::string& node) = 0;
+  // The newest run of `workflow` (older than `before_run`, if given) in which
+  // `node` succeeded or was cached: what `sluice why` compares key parts with.
+  virtual std::optional<StepRow> last_successful(const std::string& workflow, const std::string& node,
+                                                 const std::string& before_run = {}) = 0;
+
+  // The run's events in order; `after_seq` skips those already seen.
+  virtual std::vector<EventRow> events(const std::string& run_id, int64_t after_seq = 0) = 0;
+};
+
+}  // namespace sluice::registry

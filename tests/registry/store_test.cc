@@ -1,0 +1,758 @@
+#include <catch2/catch.hpp>
+
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <functional>
+#include <iostream>
+#include <limits>
+#include <set>
+#include <thread>
+
+#include "registry/db.h"
+#include "registry/sqlite_store.h"
+
+using namespace sluice::registry;
+
+namespace {
+
+// A fresh directory under /tmp, removed with everything in it.
+struct TempDir {
+  std::string path;
+  TempDir() {
+    char tmpl[] = "/tmp/sluice-store-test-XXXXXX";
+    REQUIRE(mkdtemp(tmpl));
+    path = tmpl;
+  }
+  ~TempDir() { std::filesystem::remove_all(path); }
+  std::string db() const { return path + "/sluice.db"; }
+};
+
+int64_t count(const std::string& db_path, const std::string& table) {
+  Db db(db_path);
+  return db.query_int("SELECT count(*) FROM " + table);
+}
+
+std::string integrity(const std::string& db_path) {
+  Db db(db_path);
+  Stmt s = db.prepare("PRAGMA integrity_check");
+  std::string out;
+  while (s.step()) out += s.text(0) + "\n";
+  return out;
+}
+
+constexpr int64_t T = 1'795'748'573'000;  // 2026-11-27 04:09:33 UTC
+const std::string kRun = "20261127-040253-3fa9c1";
+const std::string kWf = "sha256:" + std::string(64, 'a');
+const std::string kData = "sha256:" + std::string(64, 'd');
+const std::string kModel = "sha256:" + std::string(64, 'e') + ".tree";
+const std::string kLog = "sha256:" + std::string(64, 'f');
+
+std::vector<Write> workflow_and_run(const std::string& run_id, const std::string& wf = "recommender",
+                                    int64_t at = T) {
+  return {
+      PutWorkflow{.name = wf, .digest = kWf, .source = "name = \"" + wf + "\"\n", .path = "wf.toml", .at = at},
+      CreateRun{.id = run_id, .workflow_name = wf, .workflow_digest = kWf, .at = at, .sluice_version = "0.1.0"},
+  };
+}
+
+// One write of every kind, in the order an executor would produce them.
+std::vector<Write> full_batch() {
+  return {
+      PutWorkflow{.name = "recommender", .digest = kWf, .source = "name = \"recommender\"\n", .path = "wf.toml",
+                  .at = T},
+      CreateRun{.id = kRun,
+                .workflow_name = "recommender",
+                .workflow_digest = kWf,
+                .params_json = R"({"min_auc":0.75})",
+                .trigger = Trigger::Api,
+                .status = RunStatus::Queued,
+                .at = T,
+                .sluice_version = "0.1.0",
+                .git_commit = "3f9a1c0"},
+      SetRunStatus{.run_id = kRun, .status = RunStatus::Running, .at = T + 1},
+      SetStepStatus{.run_id = kRun, .node = "ingest", .step = "ingest", .status = StepStatus::Waiting, .at = T + 1},
+      SetStepStatus{.run_id = kRun,
+                    .node = "train[lr=0.1]",
+                    .step = "train",
+                    .matrix_json = R"({"lr":0.1})",
+                    .status = StepStatus::Waiting,
+                    .at = T + 1},
+      SetStepStatus{.run_id = kRun, .node = "ingest", .status = StepStatus::Running, .at = T + 2},
+      StartAttempt{.run_id = kRun, .node = "ingest", .number = 1, .at = T + 2, .log_path = "runs/r/ingest/1.log"},
+      FinishAttempt{.run_id = kRun,
+                    .node = "ingest",
+                    .number = 1,
+                    .status = AttemptStatus::Failed,
+                    .at = T + 3,
+                    .exit_code = 1,
+                    .error = "exited with 1"},
+      SetStepStatus{.run_id = kRun, .node = "ingest", .status = StepStatus::Retrying, .at = T + 3,
+                    .error = "exited with 1"},
+      SetStepStatus{.run_id = kRun, .node = "ingest", .status = StepStatus::Running, .at = T + 4},
+      StartAttempt{.run_id = kRun, .node = "ingest", .number = 2, .at = T + 4, .log_path = "runs/r/ingest/2.log"},
+      FinishAttempt{.run_id = kRun,
+                    .node = "ingest",
+                    .number = 2,
+                    .status = AttemptStatus::Succeeded,
+                    .at = T + 5,
+                    .exit_code = 0,
+                    .log_digest = kLog},
+      SetValue{.run_id = kRun, .node = "ingest", .key = "rows", .value = "1200"},
+      SetValue{.run_id = kRun, .node = "ingest", .key = "rows", .value = "1234"},  // the last write wins
+      SetValue{.run_id = kRun, .node = "ingest", .key = "source", .value = "s3"},
+      AddMetric{.run_id = kRun, .node = "ingest", .name = "loss", .value = 0.5, .step = 1, .at = T + 4, .seq = 1},
+      AddMetric{.run_id = kRun, .node = "ingest", .name = "loss", .value = 0.25, .step = 2, .at = T + 5, .seq = 2},
+      AddMetric{.run_id = kRun, .node = "ingest", .name = "auc", .value = 0.81, .at = T + 5, .seq = 3},
+      PutArtifact{.digest = kData, .kind = ArtifactKind::File, .size = 4096, .at = T + 5},
+      PutArtifact{.digest = kModel, .kind = ArtifactKind::Tree, .size = 1 << 20, .at = T + 5},
+      AddOutput{.run_id = kRun, .node = "ingest", .name = "data", .digest = kData, .path = "interactions.csv"},
+      AddKeyPart{.run_id = kRun, .node = "ingest", .part = "definition", .digest = "sha256:01"},
+      AddKeyPart{.run_id = kRun, .node = "ingest", .part = "plugin:storage", .digest = "sha256:02"},
+      SetStepStatus{.run_id = kRun, .node = "ingest", .status = StepStatus::Succeeded, .at = T + 5,
+                    .cache_key = "sha256:ck-ingest"},
+      PutCacheEntry{.cache_key = "sha256:ck-ingest", .run_id = kRun, .node = "ingest", .at = T + 5},
+      SetStepStatus{.run_id = kRun, .node = "train[lr=0.1]", .status = StepStatus::Running, .at = T + 6},
+      StartAttempt{.run_id = kRun, .node = "train[lr=0.1]", .number = 1, .at = T + 6},
+      AddInput{.run_id = kRun,
+               .node = "train[lr=0.1]",
+               .name = "data",
+               .digest = kData,
+               .from_run = kRun,
+               .from_node = "ingest",
+               .from_output = "data"},
+      AddInput{.run_id = kRun, .node = "train[lr=0.1]", .name = "config", .digest = kModel},
+      FinishAttempt{.run_id = kRun,
+                    .node = "train[lr=0.1]",
+                    .number = 1,
+                    .status = AttemptStatus::Cancelled,
+                    .at = T + 7,
+                    .signal = 15,
+                    .error = "cancelled"},
+      SetStepStatus{.run_id = kRun, .node = "train[lr=0.1]", .status = StepStatus::Cancelled, .at = T + 7,
+                    .error = "cancelled"},
+      AddEvent{.run_id = kRun, .seq = 1, .at = T + 1, .kind = "run_started"},
+      AddEvent{.run_id = kRun, .seq = 2, .at = T + 2, .kind = "step_started", .node = "ingest", .message = "attempt 1"},
+      SetRunStatus{.run_id = kRun, .status = RunStatus::Cancelled, .at = T + 8, .error = "interrupted"},
+  };
+}
+
+// Every row count, to compare before and after a re-apply.
+std::string table_counts(const std::string& db_path) {
+  std::string out;
+  for (const char* t : {"workflows", "runs", "steps", "step_transitions", "attempts", "step_values", "metrics",
+                        "artifacts", "step_outputs", "step_inputs", "cache_entries", "cache_key_parts", "events"})
+    out += std::string(t) + "=" + std::to_string(count(db_path, t)) + " ";
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("store: every write kind round-trips") {
+  TempDir dir;
+  auto store = open_sqlite_store(dir.db());
+  store->apply(full_batch());
+
+  auto run = store->run(kRun);
+  REQUIRE(run);
+  CHECK(run->id == kRun);
+  CHECK(run->workflow_name == "recommender");
+  CHECK(run->workflow_digest == kWf);
+  CHECK(run->params_json == R"({"min_auc":0.75})");
+  CHECK(run->trigger == Trigger::Api);
+  CHECK(run->status == RunStatus::Cancelled);
+  CHECK(run->created_at == T);
+  CHECK(run->started_at == T + 1);
+  CHECK(run->finished_at == T + 8);
+  CHECK(run->sluice_version == "0.1.0");
+  CHECK(run->git_commit == "3f9a1c0");
+  CHECK(run->parent_run.empty());
+  CHECK(run->error == "interrupted");
+  CHECK_FALSE(store->run("no-such-run"));
+
+  auto wf = store->workflow(run->workflow_id);
+  REQUIRE(wf);
+  CHECK(wf->name == "recommender");
+  CHECK(wf->digest == kWf);
+  CHECK(wf->source == "name = \"recommender\"\n");
+  CHECK(wf->path == "wf.toml");
+  CHECK(wf->first_seen == T);
+
+  auto steps = store->steps(kRun);
+  REQUIRE(steps.size() == 2);
+  CHECK(steps[0].node == "ingest");  // creation order
+  CHECK(steps[0].step == "ingest");
+  CHECK(steps[0].matrix_json == "{}");
+  CHECK(steps[0].status == StepStatus::Succeeded);
+  CHECK(steps[0].attempts == 2);
+  CHECK(steps[0].cache_key == "sha256:ck-ingest");
+  CHECK(steps[0].error.empty());
+  CHECK(steps[0].started_at == T + 2);
+  CHECK(steps[0].finished_at == T + 5);
+  CHECK(steps[1].node == "train[lr=0.1]");
+  CHECK(steps[1].step == "train");
+  CHECK(steps[1].matrix_json == R"({"lr":0.1})");
+  CHECK(steps[1].status == StepStatus::Cancelled);
+  CHECK(steps[1].error == "cancelled");
+  CHECK(store->step(kRun, "ingest")->attempts == 2);
+  CHECK_FALSE(store->step(kRun, "nope"));
+
+  auto tr = store->transitions(kRun, "ingest");
+  REQUIRE(tr.size() == 5);
+  CHECK(tr[0].status == StepStatus::Waiting);
+  CHECK(tr[1].status == StepStatus::Running);
+  CHECK(tr[2].status == StepStatus::Retrying);
+  CHECK(tr[3].status == StepStatus::Running);
+  CHECK(tr[4].status == StepStatus::Succeeded);
+  CHECK(tr[4].at == T + 5);
+
+  auto at = store->attempts(kRun, "ingest");
+  REQUIRE(at.size() == 2);
+  CHECK(at[0].number == 1);
+  CHECK(at[0].status == AttemptStatus::Failed);
+  CHECK(at[0].started_at == T + 2);
+  CHECK(at[0].finished_at == T + 3);
+  CHECK(at[0].exit_code == 1);
+  CHECK_FALSE(at[0].signal);
+  CHECK(at[0].log_path == "runs/r/ingest/1.log");
+  CHECK(at[0].error == "exited with 1");
+  CHECK(at[1].status == AttemptStatus::Succeeded);
+  CHECK(at[1].exit_code == 0);
+  CHECK(at[1].log_path == "runs/r/ingest/2.log");  // kept from StartAttempt
+  CHECK(at[1].log_digest == kLog);
+  auto train_at = store->attempts(kRun, "train[lr=0.1]");
+  REQUIRE(train_at.size() == 1);
+  CHECK_FALSE(train_at[0].exit_code);
+  CHECK(train_at[0].signal == 15);
+  CHECK(train_at[0].log_path.empty());
+
+  auto values = store->values(kRun, "ingest");
+  REQUIRE(values.size() == 2);
+  CHECK(values[0].key == "rows");
+  CHECK(values[0].value == "1234");
+  CHECK(values[1].key == "source");
+
+  auto metrics = store->metrics(kRun, "ingest");
+  REQUIRE(metrics.size() == 3);
+  CHECK(metrics[0].name == "loss");
+  CHECK(metrics[0].value == 0.5);
+  CHECK(metrics[0].step == 1);
+  CHECK(metrics[0].at == T + 4);
+  CHECK(metrics[1].value == 0.25);
+  CHECK(metrics[2].name == "auc");
+  CHECK_FALSE(metrics[2].step);
+  CHECK(metrics[2].seq == 3);
+
+  auto art = store->artifact(kModel);
+  REQUIRE(art);
+  CHECK(art->kind == ArtifactKind::Tree);
+  CHECK(art->size == 1 << 20);
+  CHECK(art->created_at == T + 5);
+
+  auto outs = store->outputs(kRun, "ingest");
+  REQUIRE(outs.size() == 1);
+  CHECK(outs[0].name == "data");
+  CHECK(outs[0].digest == kData);
+  CHECK(outs[0].path == "interactions.csv");
+
+  auto ins = store->inputs(kRun, "train[lr=0.1]");
+  REQUIRE(ins.size() == 2);
+  CHECK(ins[0].name == "config");
+  CHECK(ins[0].from_run.empty());
+  CHECK(ins[0].from_node.empty());
+  CHECK(ins[1].name == "data");
+  CHECK(ins[1].digest == kData);
+  CHECK(ins[1].from_run == kRun);
+  CHECK(ins[1].from_node == "ingest");
+  CHECK(ins[1].from_output == "data");
+
+  auto hit = store->find_cache("sha256:ck-ingest");
+  REQUIRE(hit);
+  CHECK(hit->run_id == kRun);
+  CHECK(hit->node == "ingest");
+  CHECK(hit->created_at == T + 5);
+
+  auto parts = store->key_parts(kRun, "ingest");
+  REQUIRE(parts.size() == 2);
+  CHECK(parts[0].part == "definition");
+  CHECK(parts[1].part == "plugin:storage");
+  CHECK(parts[1].digest == "sha256:02");
+
+  auto events = store->events(kRun);
+  REQUIRE(events.size() == 2);
+  CHECK(events[0].kind == "run_started");
+  CHECK(events[0].node.empty());
+  CHECK(events[1].seq == 2);
+  CHECK(events[1].node == "ingest");
+  CHECK(events[1].message == "attempt 1");
+  CHECK(events[1].id > events[0].id);
+  CHECK(store->events(kRun, 1).size() == 1);
+}
+
+TEST_CASE("store: re-applying a batch changes nothing") {
+  TempDir dir;
+  auto store = open_sqlite_store(dir.db());
+  store->apply(full_batch());
+  std::string before = table_counts(dir.db());
+  CHECK(before ==
+        "workflows=1 runs=1 steps=2 step_transitions=8 attempts=3 step_values=2 metrics=3 artifacts=2 "
+        "step_outputs=1 step_inputs=2 cache_entries=1 cache_key_parts=2 events=2 ");
+  store->apply(full_batch());
+  CHECK(table_counts(dir.db()) == before);
+  // And the content is that of one application.
+  CHECK(store->run(kRun)->status == RunStatus::Cancelled);
+  CHECK(store->step(kRun, "ingest")->status == StepStatus::Succeeded);
+  CHECK(store->attempts(kRun, "ingest")[1].status == AttemptStatus::Succeeded);
+  CHECK(store->transitions(kRun, "ingest").size() == 5);
+}
+
+TEST_CASE("store: a finished run or step is not reopened by a late write") {
+  TempDir dir;
+  auto store = open_sqlite_store(dir.db());
+  auto batch = workflow_and_run(kRun);
+  batch.push_back(SetStepStatus{.run_id = kRun, .node = "a", .status = StepStatus::Running, .at = T + 1});
+  batch.push_back(SetStepStatus{.run_id = kRun, .node = "a", .status = StepStatus::Succeeded, .at = T + 2});
+  batch.push_back(SetRunStatus{.run_id = kRun, .status = RunStatus::Succeeded, .at = T + 3});
+  store->apply(batch);
+  // An earlier batch re-applied after the later one committed.
+  store->apply({SetStepStatus{.run_id = kRun, .node = "a", .status = StepStatus::Running, .at = T + 1},
+                SetRunStatus{.run_id = kRun, .status = RunStatus::Running, .at = T + 1}});
+  CHECK(store->step(kRun, "a")->status == StepStatus::Succeeded);
+  CHECK(store->step(kRun, "a")->finished_at == T + 2);
+  CHECK(store->run(kRun)->status == RunStatus::Succeeded);
+  CHECK(store->run(kRun)->finished_at == T + 3);
+  CHECK(store->transitions(kRun, "a").size() == 2);
+  // A later writer deciding another final status wins (e.g. `sluice cancel`).
+  store->apply({SetRunStatus{.run_id = kRun, .status = RunStatus::Cancelled, .at = T + 9}});
+  CHECK(store->run(kRun)->status == RunStatus::Cancelled);
+  CHECK(store->run(kRun)->finished_at == T + 9);
+}
+
+TEST_CASE("store: metrics and events append with seq 0 and NaN survives") {
+  TempDir dir;
+  auto store = open_sqlite_store(dir.db());
+  auto batch = workflow_and_run(kRun);
+  batch.push_back(SetStepStatus{.run_id = kRun, .node = "a", .status = StepStatus::Running, .at = T});
+  batch.push_back(AddMetric{.run_id = kRun, .node = "a", .name = "loss", .value = std::numeric_limits<double>::quiet_NaN(), .at = T});
+  batch.push_back(AddMetric{.run_id = kRun, .node = "a", .name = "loss", .value = std::numeric_limits<double>::infinity(), .at = T});
+  batch.push_back(AddMetric{.run_id = kRun, .node = "a", .name = "loss", .value = -0.0, .at = T});
+  batch.push_back(AddEvent{.run_id = kRun, .at = T, .kind = "a"});
+  batch.push_back(AddEvent{.run_id = kRun, .at = T, .kind = "b"});
+  store->apply(batch);
+  store->apply({AddEvent{.run_id = kRun, .at = T, .kind = "c"}});
+  auto m = store->metrics(kRun, "a");
+  REQUIRE(m.size() == 3);
+  CHECK(m[0].seq == 1);
+  CHECK(std::isnan(m[0].value));
+  CHECK(m[1].value == std::numeric_limits<double>::infinity());
+  CHECK(m[2].seq == 3);
+  auto ev = store->events(kRun);
+  REQUIRE(ev.size() == 3);
+  CHECK(ev[0].seq == 1);
+  CHECK(ev[2].seq == 3);
+  CHECK(ev[2].kind == "c");
+}
+
+TEST_CASE("store: list_runs pages newest first and filters by workflow and status") {
+  TempDir dir;
+  auto store = open_sqlite_store(dir.db());
+  std::vector<Write> batch;
+  auto id_of = [](int i) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "20261127-04%04d-%06x", i, i);
+    return std::string(buf);
+  };
+  for (const char* wf : {"alpha", "beta"})
+    batch.push_back(PutWorkflow{.name = wf, .digest = kWf, .source = "", .at = T});
+  for (int i = 0; i < 60; ++i) {
+    std::string wf = i % 3 == 0 ? "beta" : "alpha";  // 20 beta, 40 alpha
+    batch.push_back(CreateRun{.id = id_of(i), .workflow_name = wf, .workflow_digest = kWf, .at = T + i});
+    if (i % 2 == 0)
+      batch.push_back(SetRunStatus{.run_id = id_of(i), .status = RunStatus::Failed, .at = T + i});
+  }
+  store->apply(batch);
+
+  std::vector<std::string> seen;
+  RunFilter f;
+  f.limit = 25;
+  std::vector<size_t> sizes;
+  for (int page = 0; page < 10; ++page) {
+    RunPage p = store->list_runs(f);
+    sizes.push_back(p.runs.size());
+    for (auto& r : p.runs) seen.push_back(r.id);
+    if (p.next_cursor.empty()) break;
+    CHECK(p.next_cursor == p.runs.back().id);
+    f.cursor = p.next_cursor;
+  }
+  CHECK(sizes == std::vector<size_t>{25, 25, 10});
+  REQUIRE(seen.size() == 60);
+  for (int i = 0; i < 60; ++i) CHECK(seen[i] == id_of(59 - i));
+
+  // Exactly one page: no next cursor.
+  f = RunFilter{};
+  f.limit = 60;
+  CHECK(store->list_runs(f).next_cursor.empty());
+
+  f = RunFilter{};
+  f.workflow = "beta";
+  f.limit = 7;
+  RunPage beta = store->list_runs(f);
+  REQUIRE(beta.runs.size() == 7);
+  CHECK(beta.runs[0].id == id_of(57));
+  CHECK(beta.runs[1].id == id_of(54));
+  f.cursor = beta.next_cursor;
+  f.limit = 100;
+  CHECK(store->list_runs(f).runs.size() == 13);
+
+  f = RunFilter{};
+  f.status = RunStatus::Failed;
+  f.limit = 100;
+  RunPage failed = store->list_runs(f);
+  CHECK(failed.runs.size() == 30);
+  for (auto& r : failed.runs) CHECK(r.status == RunStatus::Failed);
+
+  f.workflow = "alpha";  // i even and i % 3 != 0: 20 runs
+  RunPage both = store->list_runs(f);
+  CHECK(both.runs.size() == 20);
+  CHECK(both.runs[0].id == id_of(58));
+  CHECK(both.next_cursor.empty());
+
+  f = RunFilter{};
+  f.workflow = "gamma";
+  CHECK(store->list_runs(f).runs.empty());
+
+  auto queued = store->runs_in_status(RunStatus::Queued);
+  REQUIRE(queued.size() == 30);
+  CHECK(queued.front().id == id_of(1));  // oldest first
+  CHECK(queued.back().id == id_of(59));
+}
+
+TEST_CASE("store: lineage finds an artifact's producers and consumers") {
+  TempDir dir;
+  auto store = open_sqlite_store(dir.db());
+  store->apply(full_batch());
+  // A second run consumes the first run's output (a cache hit elsewhere).
+  const std::string r2 = "20261128-000000-000002";
+  auto batch = workflow_and_run(r2);
+  batch.push_back(SetStepStatus{.run_id = r2, .node = "eval", .status = StepStatus::Running, .at = T + 20});
+  batch.push_back(AddInput{.run_id = r2,
+                           .node = "eval",
+                           .name = "train_data",
+                           .digest = kData,
+                           .from_run = kRun,
+                           .from_node = "ingest",
+                           .from_output = "data"});
+  batch.push_back(AddOutput{.run_id = r2, .node = "eval", .name = "model", .digest = kModel, .path = "m"});
+  store->apply(batch);
+
+  auto prod = store->producers(kData);
+  REQUIRE(prod.size() == 1);
+  CHECK(prod[0].run_id == kRun);
+  CHECK(prod[0].node == "ingest");
+  CHECK(prod[0].name == "data");
+  CHECK(prod[0].path == "interactions.csv");
+
+  auto cons = store->consumers(kData);
+  REQUIRE(cons.size() == 2);
+  CHECK(cons[0].run_id == kRun);
+  CHECK(cons[0].node == "train[lr=0.1]");
+  CHECK(cons[0].name == "data");
+  CHECK(cons[1].run_id == r2);
+  CHECK(cons[1].node == "eval");
+  CHECK(cons[1].name == "train_data");
+  CHECK(store->inputs(r2, "eval")[0].from_run == kRun);
+
+  CHECK(store->producers(kModel).size() == 1);
+  CHECK(store->consumers(kModel).size() == 1);
+  CHECK(store->producers("sha256:unknown").empty());
+}
+
+TEST_CASE("store: cache lookup, key parts and last_successful") {
+  TempDir dir;
+  auto store = open_sqlite_store(dir.db());
+  // Three runs of "recommender"; "train" succeeds in the first, is cached in
+  // the second and fails in the third. Another workflow also has a "train".
+  const std::string r1 = "20261127-000000-000001", r2 = "20261127-000000-000002", r3 = "20261127-000000-000003",
+                    other = "20261127-000000-000009";
+  std::vector<Write> batch;
+  for (const auto& r : {r1, r2, r3}) {
+    auto w = workflow_and_run(r);
+    batch.insert(batch.end(), w.begin(), w.end());
+  }
+  auto w = workflow_and_run(other, "fraud");
+  batch.insert(batch.end(), w.begin(), w.end());
+  auto step = [&](const std::string& run, StepStatus s, const std::string& key) {
+    batch.push_back(SetStepStatus{.run_id = run, .node = "train", .status = s, .at = T, .cache_key = key});
+    batch.push_back(AddKeyPart{.run_id = run, .node = "train", .part = "definition", .digest = "d1"});
+    batch.push_back(AddKeyPart{.run_id = run, .node = "train", .part = "input:data", .digest = key});
+  };
+  step(r1, StepStatus::Succeeded, "k1");
+  batch.push_back(PutCacheEntry{.cache_key = "k1", .run_id = r1, .node = "train", .at = T});
+  step(r2, StepStatus::Cached, "k1");
+  step(r3, StepStatus::Failed, "k3");
+  step(other, StepStatus::Succeeded, "k9");
+  store->apply(batch);
+
+  auto hit = store->find_cache("k1");
+  REQUIRE(hit);
+  CHECK(hit->run_id == r1);
+  CHECK_FALSE(store->find_cache("k3"));
+
+  auto parts = store->key_parts(r3, "train");
+  REQUIRE(parts.size() == 2);
+  CHECK(parts[1].part == "input:data");
+  CHECK(parts[1].digest == "k3");
+
+  auto last = store->last_successful("recommender", "train");
+  REQUIRE(last);
+  CHECK(last->run_id == r2);  // cached counts: its key equals its producer's
+  CHECK(last->status == StepStatus::Cached);
+  auto before = store->last_successful("recommender", "train", r2);
+  REQUIRE(before);
+  CHECK(before->run_id == r1);
+  CHECK_FALSE(store->last_successful("recommender", "train", r1));
+  CHECK_FALSE(store->last_successful("recommender", "pick"));
+  CHECK(store->last_successful("fraud", "train")->run_id == other);
+
+  // A later producer of the same key replaces the entry.
+  store->apply({SetStepStatus{.run_id = r3, .node = "again", .status = StepStatus::Succeeded, .at = T + 1},
+                PutCacheEntry{.cache_key = "k1", .run_id = r3, .node = "again", .at = T + 1}});
+  CHECK(store->find_cache("k1")->run_id == r3);
+  CHECK(store->find_cache("k1")->node == "again");
+}
+
+TEST_CASE("store: a batch that fails half-way leaves nothing") {
+  TempDir dir;
+  auto store = open_sqlite_store(dir.db());
+  store->apply(workflow_and_run(kRun));
+  std::string before = table_counts(dir.db());
+
+  const std::string r2 = "20261127-050000-000002";
+  std::vector<Write> batch = workflow_and_run(r2, "other");
+  batch.push_back(SetStepStatus{.run_id = r2, .node = "a", .status = StepStatus::Running, .at = T});
+  batch.push_back(AddMetric{.run_id = r2, .node = "a", .name = "m", .value = 1, .at = T});
+  batch.push_back(AddEvent{.run_id = kRun, .at = T, .kind = "x"});
+  batch.push_back(SetValue{.run_id = r2, .node = "nope", .key = "k", .value = "v"});  // no such step
+  batch.push_back(SetValue{.run_id = r2, .node = "a", .key = "k", .value = "v"});
+  try {
+    store->apply(batch);
+    FAIL("apply should have thrown");
+  } catch (const StoreError& e) {
+    CHECK(std::string(e.what()) ==
+          "write 6 of 7 (SetValue, run 20261127-050000-000002, node nope): no step 'nope' in run "
+          "'20261127-050000-000002' (a SetStepStatus must create it first)");
+  }
+  CHECK(table_counts(dir.db()) == before);
+  CHECK_FALSE(store->run(r2));
+
+  // A constraint SQLite finds (an event of an unknown run) names the write
+  // and carries SQLite's message and the SQL.
+  batch = {SetStepStatus{.run_id = kRun, .node = "a", .status = StepStatus::Running, .at = T},
+           AddEvent{.run_id = "nope", .seq = 1, .at = T, .kind = "x"}};
+  try {
+    store->apply(batch);
+    FAIL("apply should have thrown");
+  } catch (const StoreError& e) {
+    CHECK(std::string(e.what()) ==
+          "write 2 of 2 (AddEvent, run nope): " + dir.db() +
+              ": FOREIGN KEY constraint failed (sqlite error 787) in: INSERT INTO events (run_id, seq, at, kind, "
+              "node, message) VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (run_id, seq) DO NOTHING");
+    CHECK(e.code() == 787);  // SQLITE_CONSTRAINT_FOREIGNKEY
+    CHECK(e.sql().rfind("INSERT INTO events", 0) == 0);
+  }
+  CHECK(table_counts(dir.db()) == before);
+
+  // The store is still usable after a failed batch.
+  store->apply({SetStepStatus{.run_id = kRun, .node = "a", .status = StepStatus::Running, .at = T}});
+  CHECK(store->steps(kRun).size() == 1);
+}
+
+TEST_CASE("store: writes name what they need") {
+  TempDir dir;
+  auto store = open_sqlite_store(dir.db());
+  auto message = [&](std::vector<Write> batch) {
+    try {
+      store->apply(batch);
+    } catch (const StoreError& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  CHECK(message({CreateRun{.id = "r", .workflow_name = "wf", .workflow_digest = "d", .at = T}}) ==
+        "write 1 of 1 (CreateRun, run r): no workflow 'wf' with digest d (a PutWorkflow must record it first)");
+  CHECK(message({SetRunStatus{.run_id = "r", .status = RunStatus::Running, .at = T}}) ==
+        "write 1 of 1 (SetRunStatus, run r): no run 'r' (a CreateRun must create it first)");
+  store->apply(workflow_and_run("r"));
+  store->apply({SetStepStatus{.run_id = "r", .node = "a", .status = StepStatus::Running, .at = T}});
+  CHECK(message({FinishAttempt{.run_id = "r", .node = "a", .number = 3, .at = T}}) ==
+        "write 1 of 1 (FinishAttempt, run r, node a): attempt 3 was never started (a StartAttempt must come first)");
+  CHECK(message({AddInput{.run_id = "r", .node = "a", .name = "x", .digest = "d", .from_run = "r", .from_node = "b"}}) ==
+        "write 1 of 1 (AddInput, run r, node a): no step 'b' in run 'r' (a SetStepStatus must create it first)");
+  CHECK(message({AddOutput{.run_id = "r", .node = "a", .name = "x", .digest = "sha256:0", .path = "x"}}) ==
+        "write 1 of 1 (AddOutput, run r, node a): no artifact sha256:0 (a PutArtifact must record it first)");
+}
+
+namespace {
+
+// Runs `body(c)` in `n` forked children at once and returns their exit codes
+// (128 + signal when killed). Never hangs: children still running after two
+// minutes are killed. No SQLite connection may be open across the fork.
+std::vector<int> run_children(int n, const std::function<void(int)>& body) {
+  std::cout.flush();
+  std::fflush(nullptr);
+  std::vector<pid_t> pids;
+  for (int c = 0; c < n; ++c) {
+    pid_t pid = fork();
+    if (pid < 0) break;
+    if (pid == 0) {
+      int code = 0;
+      try {
+        body(c);
+      } catch (const std::exception& e) {
+        std::fprintf(stderr, "child %d: %s\n", c, e.what());
+        code = 1;
+      }
+      _exit(code);
+    }
+    pids.push_back(pid);
+  }
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  std::vector<int> codes(pids.size(), -1);
+  size_t left = pids.size();
+  while (left > 0 && std::chrono::steady_clock::now() < deadline) {
+    for (size_t c = 0; c < pids.size(); ++c) {
+      if (codes[c] != -1) continue;
+      int status = 0;
+      if (waitpid(pids[c], &status, WNOHANG) == pids[c]) {
+        codes[c] = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        --left;
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  for (size_t c = 0; c < pids.size(); ++c) {
+    if (codes[c] != -1) continue;
+    kill(pids[c], SIGKILL);
+    waitpid(pids[c], nullptr, 0);
+    codes[c] = 128 + SIGKILL;
+  }
+  codes.resize(static_cast<size_t>(n), -1);  // fork failures show as -1
+  return codes;
+}
+
+}  // namespace
+
+TEST_CASE("store: several processes write one database") {
+  TempDir dir;
+  const std::string shared = "20261127-000000-shared";
+  {
+    auto store = open_sqlite_store(dir.db());
+    store->apply(workflow_and_run(shared));
+  }  // no connection may cross fork()
+
+  constexpr int kChildren = 4, kBatches = 200;
+  std::vector<int> codes = run_children(kChildren, [&](int c) {
+    auto store = open_sqlite_store(dir.db());
+    for (int b = 0; b < kBatches; ++b) {
+      std::string run = "20261127-0" + std::to_string(c) + "0000-" + std::to_string(100000 + b);
+      std::vector<Write> batch = workflow_and_run(run);  // the same workflow from every process
+      batch.push_back(SetRunStatus{.run_id = run, .status = RunStatus::Running, .at = T + b});
+      batch.push_back(SetStepStatus{.run_id = run, .node = "a", .status = StepStatus::Running, .at = T + b});
+      batch.push_back(StartAttempt{.run_id = run, .node = "a", .number = 1, .at = T + b});
+      batch.push_back(FinishAttempt{.run_id = run, .node = "a", .number = 1, .at = T + b, .exit_code = 0});
+      batch.push_back(AddMetric{.run_id = run, .node = "a", .name = "m", .value = double(b), .at = T + b});
+      batch.push_back(PutArtifact{.digest = kData, .size = 1, .at = T});  // the same artifact everywhere
+      batch.push_back(AddOutput{.run_id = run, .node = "a", .name = "o", .digest = kData, .path = "o"});
+      batch.push_back(SetStepStatus{.run_id = run, .node = "a", .status = StepStatus::Succeeded, .at = T + b});
+      batch.push_back(SetRunStatus{.run_id = run, .status = RunStatus::Succeeded, .at = T + b});
+      // Every process appends to one run's event log: seq must stay dense.
+      batch.push_back(AddEvent{.run_id = shared, .at = T + b, .kind = "tick", .message = std::to_string(c)});
+      store->apply(batch);
+    }
+  });
+  CHECK(codes == std::vector<int>(kChildren, 0));
+
+  CHECK(count(dir.db(), "workflows") == 1);
+  CHECK(count(dir.db(), "runs") == 1 + kChildren * kBatches);
+  CHECK(count(dir.db(), "steps") == kChildren * kBatches);
+  CHECK(count(dir.db(), "step_transitions") == 2 * kChildren * kBatches);
+  CHECK(count(dir.db(), "metrics") == kChildren * kBatches);
+  CHECK(count(dir.db(), "artifacts") == 1);
+  CHECK(count(dir.db(), "events") == kChildren * kBatches);
+  CHECK(integrity(dir.db()) == "ok\n");
+  auto store = open_sqlite_store(dir.db());
+  auto events = store->events(shared);
+  REQUIRE(events.size() == kChildren * kBatches);
+  for (size_t i = 0; i < events.size(); ++i) REQUIRE(events[i].seq == static_cast<int64_t>(i + 1));
+  CHECK(store->runs_in_status(RunStatus::Succeeded).size() == kChildren * kBatches);
+  CHECK(store->producers(kData).size() == kChildren * kBatches);
+}
+
+TEST_CASE("store: processes opening a new database at once agree on its schema") {
+  for (int round = 0; round < 3; ++round) {
+    TempDir dir;
+    std::vector<int> codes = run_children(4, [&](int c) {
+      auto store = open_sqlite_store(dir.db());  // creates, switches to WAL and migrates, racing the others
+      store->apply(workflow_and_run("20261127-000000-00000" + std::to_string(c)));
+    });
+    CHECK(codes == std::vector<int>(4, 0));
+    CHECK(count(dir.db(), "runs") == 4);
+    CHECK(integrity(dir.db()) == "ok\n");
+  }
+}
+
+TEST_CASE("store: the database is in WAL mode with full sync and foreign keys") {
+  TempDir dir;
+  auto store = open_sqlite_store(dir.db());
+  Db db(dir.db());
+  Stmt s = db.prepare("PRAGMA journal_mode");
+  REQUIRE(s.step());
+  CHECK(s.text(0) == "wal");
+  CHECK(db.query_int("PRAGMA synchronous") == 2);  // FULL
+  CHECK(db.query_int("PRAGMA foreign_keys") == 1);
+}
+
+TEST_CASE("store: prepared statements are cached and may nest") {
+  Db db(":memory:");
+  db.exec("CREATE TABLE t (x INTEGER); INSERT INTO t VALUES (1), (2), (3);");
+  int64_t sum = 0;
+  {
+    Stmt outer = db.prepare("SELECT x FROM t ORDER BY x");
+    while (outer.step()) {
+      // The same SQL while it is borrowed: a second, uncached statement.
+      Stmt inner = db.prepare("SELECT x FROM t ORDER BY x");
+      REQUIRE(inner.step());
+      sum += outer.int64(0) * 10 + inner.int64(0);
+    }
+  }
+  CHECK(sum == 63);
+  Stmt named = db.prepare("SELECT :a + :b");
+  named.bind(":a", 2).bind(":b", std::optional<int>(40));
+  REQUIRE(named.step());
+  CHECK(named.int64(0) == 42);
+  CHECK_THROWS_AS(db.prepare("SELECT 1; SELECT 2"), StoreError);
+  try {
+    db.exec("INSERT INTO nope VALUES (1)");
+    FAIL("exec should have thrown");
+  } catch (const StoreError& e) {
+    CHECK(std::string(e.what()) == ":memory:: no such table: nope (sqlite error 1) in: INSERT INTO nope VALUES (1)");
+    CHECK(e.sql() == "INSERT INTO nope VALUES (1)");
+  }
+  {
+    Tx tx(db);
+    db.exec("INSERT INTO t VALUES (4)");
+  }  // not committed: rolled back
+  CHECK(db.query_int("SELECT count(*) FROM t") == 3);
+  {
+    Tx tx(db);
+    db.exec("INSERT INTO t VALUES (4)");
+    tx.commit();
+  }
+  CHECK(db.query_int("SELECT count(*) FROM t") == 4);
+}
