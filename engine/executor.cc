@@ -386,8 +386,10 @@ struct Executor::Impl {
       }
     }
     const std::string values_path = nr.workdir + "/values", metrics_path = nr.workdir + "/metrics";
-    std::ofstream(values_path, std::ios::trunc).flush();
-    std::ofstream(metrics_path, std::ios::trunc).flush();
+    // Steps append to these; a retry starts from nothing. Not pre-created:
+    // two file creations per step would cost more than the step (bench/).
+    std::remove(values_path.c_str());
+    std::remove(metrics_path.c_str());
     spec.env.push_back("SLUICE_RUN_ID=" + opt.run_id);
     spec.env.push_back("SLUICE_STEP=" + wf.dag.node(node).name);
     spec.env.push_back("SLUICE_ATTEMPT=" + std::to_string(plan.attempts(node)));
