@@ -27,8 +27,8 @@ std::string new_run_id() {
   char stamp[32];
   std::strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tm);
   std::random_device rd;
-  char suffix[8];
-  std::snprintf(suffix, sizeof suffix, "%06x", rd() & 0xffffffu);
+  char suffix[16];
+  std::snprintf(suffix, sizeof suffix, "%08x", static_cast<unsigned>(rd()));
   return std::string(stamp) + "-" + suffix;
 }
 

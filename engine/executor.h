@@ -57,7 +57,8 @@ struct RunRecord {
   Clock::duration elapsed{};
 };
 
-// "20261127-040253-3fa9c1": UTC time, then random hex; sorts by start time.
+// "20261127-040253-3fa9c1d2": UTC time, then 32 random bits in hex; sorts
+// by start time.
 std::string new_run_id();
 
 // Checks before anything runs: every selected instance fits the machine

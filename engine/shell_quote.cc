@@ -1,5 +1,6 @@
 #include "engine/shell_quote.h"
 
+#include <cctype>
 #include <deque>
 #include <vector>
 
@@ -29,13 +30,16 @@ struct Heredoc {
 };
 
 // The lexing state of one parsing level of the shell: the command itself, the
-// inside of a `$(...)`, or the inside of a backquoted command. A backquoted level
-// also unescapes its raw text (\\ \` \$, and \" when opened inside "...") before
-// the text is lexed, as the shell does.
+// inside of a `$(...)`, of a backquoted command, or of a `${...}` parameter
+// expansion written in the literal text (as `$${`). A backquoted level also
+// unescapes its raw text (\\ \` \$, and \" when opened inside "...") before the
+// text is lexed, as the shell does.
 struct Level {
-  enum class Kind { Top, Paren, Backtick };
+  enum class Kind { Top, Paren, Backtick, Brace };
   Kind kind = Kind::Top;
-  bool parent_double = false;  // Backtick: opened inside "..."
+  bool parent_double = false;  // Backtick, Brace: opened inside "..."
+  bool fresh = true;           // Paren: nothing lexed yet (a first '(' makes it `$((`)
+  bool arithmetic = false;     // Paren: an arithmetic expansion `$((...))`
   bool bt_backslash = false;   // Backtick: a raw backslash waits for the next char
 
   Quote quote = Quote::None;
@@ -64,6 +68,15 @@ struct Level {
   std::string body_line;
 };
 
+// A decimal integer, optionally negative: all an arithmetic expansion may take.
+bool is_integer(std::string_view v) {
+  if (!v.empty() && v.front() == '-') v.remove_prefix(1);
+  if (v.empty() || v.size() > 19) return false;
+  for (char c : v)
+    if (c < '0' || c > '9') return false;
+  return true;
+}
+
 bool is_blank(char c) { return c == ' ' || c == '\t'; }
 bool is_operator(char c) { return c == ';' || c == '&' || c == '|' || c == '(' || c == ')' || c == '<' || c == '>'; }
 bool is_plain(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '!' || c == '{' || c == '}'; }
@@ -89,6 +102,11 @@ class Lexer {
       }
     }
     const Level& l = levels_.back();
+    if (l.kind == Level::Kind::Brace) {
+      error = "stands inside a shell ${...} expansion, where shells differ in how they read quotes; "
+              "assign it to a shell variable first";
+      return false;
+    }
     if (l.in_body) {
       error = "stands in a here-document, where it cannot be quoted safely; pass it as an argument or in `env`";
       return false;
@@ -98,7 +116,14 @@ class Lexer {
       return false;
     }
     std::string text;
-    if (l.comment) {
+    if (l.kind == Level::Kind::Paren && l.arithmetic) {
+      if (!is_integer(value)) {
+        error = "stands in an arithmetic expansion $((...)), where only an integer can be substituted, not '" +
+                std::string(value) + "'";
+        return false;
+      }
+      text = value;
+    } else if (l.comment) {
       for (char c : value) text += c == '\n' ? ' ' : c;
     } else if (l.quote == Quote::Single) {
       for (char c : value) {
@@ -143,6 +168,7 @@ class Lexer {
   // A substituted value is part of the current word.
   void after_ref() {
     Level& l = levels_.back();
+    l.fresh = false;
     if (l.comment || l.quote == Quote::Single) return;
     mark_word(l);
     l.lt = 0;
@@ -210,6 +236,14 @@ class Lexer {
 
   void lex(char c) {
     Level& l = levels_.back();
+    if (l.kind == Level::Kind::Brace) {
+      brace(l, c);
+      return;
+    }
+    if (l.kind == Level::Kind::Paren && l.fresh) {
+      l.fresh = false;
+      l.arithmetic = c == '(';
+    }
     if (l.in_body) {
       body(l, c);
       return;
@@ -230,8 +264,8 @@ class Lexer {
         }
         if (l.dollar) {
           l.dollar = false;
-          if (c == '(') {
-            push(Level::Kind::Paren, false);
+          if (c == '(' || c == '{') {
+            push(c == '(' ? Level::Kind::Paren : Level::Kind::Brace, true);
             return;
           }
         }
@@ -259,8 +293,9 @@ class Lexer {
     const bool was_dollar = l.dollar;
     l.dollar = false;
     if (c != '<') l.lt = 0;
-    if (was_dollar && c == '(') {
-      push(Level::Kind::Paren, false);  // `l` is not used after this
+    if (was_dollar && (c == '(' || c == '{')) {
+      mark_word(l);
+      push(c == '(' ? Level::Kind::Paren : Level::Kind::Brace, false);  // `l` is not used after this
       return;
     }
     if (c == '#' && l.word_start) {
@@ -341,6 +376,52 @@ class Lexer {
           l.word += c;
         else
           l.word_plain = false;
+        break;
+    }
+  }
+
+  // Inside `${...}`: quotes, escapes and substitutions hide a `}`, the first
+  // other `}` ends it (as dash reads it; inside "${...}" single quotes are plain
+  // characters). No comments or here-documents start in it.
+  void brace(Level& l, char c) {
+    if (l.escape) {
+      l.escape = false;
+      return;
+    }
+    if (l.quote == Quote::Single) {
+      if (c == '\'') l.quote = Quote::None;
+      return;
+    }
+    const bool was_dollar = l.dollar;
+    l.dollar = false;
+    if (was_dollar && (c == '(' || c == '{')) {
+      const bool dq = l.parent_double || l.quote == Quote::Double;
+      push(c == '(' ? Level::Kind::Paren : Level::Kind::Brace, dq);  // `l` is not used after this
+      return;
+    }
+    switch (c) {
+      case '\\':
+        l.escape = true;
+        break;
+      case '$':
+        l.dollar = true;
+        break;
+      case '`':
+        push(Level::Kind::Backtick, l.parent_double || l.quote == Quote::Double);  // `l` is not used after this
+        break;
+      case '"':
+        l.quote = l.quote == Quote::Double ? Quote::None : Quote::Double;
+        break;
+      case '\'':
+        if (!l.parent_double && l.quote == Quote::None) l.quote = Quote::Single;
+        break;
+      case '}':
+        if (l.quote == Quote::None) {
+          levels_.pop_back();  // `l` dies here
+          mark_word(levels_.back());
+        }
+        break;
+      default:
         break;
     }
   }

@@ -22,6 +22,9 @@ using RefLookup = std::function<bool(const dsl::Ref& ref, std::string& value, st
 //   - inside '...': the value with each ' written as '\'' (close, escaped quote, reopen);
 //   - inside "...": a backslash before each $ ` " and backslash;
 //   - inside a comment: the value with newlines made spaces (it stays a comment);
+//   - inside an arithmetic expansion `$((...))`: the value as it is, which must
+//     be a decimal integer (quotes are not allowed there, and a name or an
+//     expression would be evaluated);
 //   - inside backquotes, the above plus one more backslash layer per backquote level.
 // So `printf %s ${params.x}`, `printf %s '${params.x}'` and `printf %s "${params.x}"`
 // all print the value exactly.
@@ -30,12 +33,11 @@ using RefLookup = std::function<bool(const dsl::Ref& ref, std::string& value, st
 //     or an environment variable instead;
 //   - right after an unescaped backslash (`\${x}`) or `$` (`$$${x}`, which the shell
 //     would read as `$'...'` or `$name`);
+//   - inside a shell parameter expansion written as `$${VAR:-...}`, whose quoting
+//     rules differ between shells (a `$(...)` inside it is fine);
 //   - a value containing a NUL byte (cannot be part of a command line);
 //   - when lookup fails.
 // Limits of the lexer (POSIX sh as dash implements it):
-//   - `${VAR:-word}` written in the literal text is not modelled: a reference in
-//     `word` is quoted for the surrounding context, and a `}` in the value ends
-//     the expansion early inside "..." (no injection, the value is cut short);
 //   - inside `$(...)`, `case` ... `esac` is recognised at command position so a
 //     pattern's `)` does not end the substitution; other reserved-word tricks are not;
 //   - bash-only syntax (`$'...'`, `<<<`, `[[ ]]`, process substitution) is not modelled.

@@ -16,7 +16,7 @@
 #include <filesystem>
 #include <functional>
 #include <mutex>
-#include <set>
+#include <system_error>
 #include <thread>
 #include <unordered_map>
 
@@ -27,7 +27,7 @@ namespace {
 
 constexpr std::string_view kTreeHeader = "sluice-tree 1\n";
 constexpr std::string_view kStatCacheHeader = "sluice-stat-cache 1\n";
-constexpr size_t kStatCacheMaxEntries = size_t{1} << 20;
+constexpr size_t kStatCacheMaxEntries = 200'000;  // about 22 MB of text
 
 // ---------------------------------------------------------------- helpers
 
@@ -235,7 +235,11 @@ Result<void> parallel_for(size_t n, unsigned threads, const std::function<Result
   };
   size_t count = std::min<size_t>(threads == 0 ? 1 : threads, n);
   std::vector<std::thread> pool;
-  for (size_t t = 1; t < count; ++t) pool.emplace_back(work);
+  try {
+    for (size_t t = 1; t < count; ++t) pool.emplace_back(work);
+  } catch (const std::system_error&) {
+    // No more threads to be had: the ones started (and this one) do the work.
+  }
   work();
   for (std::thread& t : pool) t.join();
   if (failed) return Error{first_error};
@@ -684,10 +688,14 @@ struct ArtifactStore::Impl {
     const StatKey key = key_of(before);
     const bool cacheable = static_cast<uint64_t>(before.st_size) >= options.stat_cache_min_bytes;
     std::string hex;
-    if (auto cached = cacheable ? stat_cache.lookup(key) : std::nullopt) {
+    // A cached digest is trusted only to skip work: if its object is missing,
+    // the bytes are hashed again rather than stored under a remembered name.
+    if (auto cached = cacheable ? stat_cache.lookup(key) : std::nullopt; cached && present(*cached)) {
       stat_cache_hits++;
-      hex = *cached;
-    } else {
+      objects_existing++;
+      return Digest{Kind::File, *cached};
+    }
+    {
       FileHash h = sha256_fd(fd, name);
       if (!h.ok()) return Error{h.error};
       files_hashed++;

@@ -317,10 +317,10 @@ struct EventRow {
 // list_runs: newest first. `cursor` is the last id of the previous page
 // (keyset pagination: the next page holds ids below it).
 struct RunFilter {
-  std::string workflow{};              // "" = every workflow
-  std::optional<RunStatus> status{};   // nullopt = any
-  int limit = 50;                    // at most this many (at least 1)
-  std::string cursor{};                // "" = from the newest
+  std::string workflow{};             // "" = every workflow
+  std::optional<RunStatus> status{};  // nullopt = any
+  int limit = 50;                     // at most this many (at least 1)
+  std::string cursor{};               // "" = from the newest
 };
 
 struct RunPage {

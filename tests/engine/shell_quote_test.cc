@@ -185,6 +185,10 @@ TEST_CASE("shell_quote: contexts that cannot be quoted fail the render") {
   CHECK_FALSE(render("echo $$${params.x}", "v", out, error));
   CHECK(error == "${params.x} stands right after a '$', which the shell would join with the value; write $$$$ for a literal $");
   CHECK_FALSE(render("echo \"$$${params.x}\"", "v", out, error));
+  CHECK_FALSE(render("echo \"$${OUT:-${params.x}}\"", "v", out, error));
+  CHECK(error == "${params.x} stands inside a shell ${...} expansion, where shells differ in how they read quotes; "
+                 "assign it to a shell variable first");
+  CHECK_FALSE(render("echo $${OUT:-'}'${params.x}}", "v", out, error));
   CHECK_FALSE(render("echo ${params.x}", std::string("a\0b", 3), out, error));
   CHECK(error == "${params.x}: the value contains a NUL byte, which cannot be part of a command");
 }
@@ -203,6 +207,35 @@ TEST_CASE("shell_quote: what follows a here-document or a quote is lexed again")
   REQUIRE(render("printf '%s' \\'${params.x}\\'", "a b'c", command, error));
   CHECK(run_sh(command, dir.path) == "'a b'c'");
   CHECK_FALSE(fs::exists(dir.path / "x"));
+}
+
+TEST_CASE("shell_quote: shell ${...} expansions are skipped whole") {
+  TempDir dir;
+  std::string command, error;
+  // '#' in ${...} starts no comment, and its '}' (not one in quotes) ends it.
+  REQUIRE(render("printf '%s|' $${NOPE:- #}${params.x} \"$${NOPE:-\\}}\"${params.x} $${NOPE:-'}'}${params.x}",
+                 "$(touch x)", command, error));
+  CHECK(run_sh(command, dir.path) == "#$(touch x)|}$(touch x)|}$(touch x)|");
+  // A $(...) inside one is a fresh context.
+  REQUIRE(render("printf '%s' \"$${NOPE:-$(printf '%s' ${params.x})}\"", "a'b\"c", command, error));
+  CHECK(run_sh(command, dir.path) == "a'b\"c");
+  CHECK_FALSE(fs::exists(dir.path / "x"));
+}
+
+TEST_CASE("shell_quote: arithmetic expansion takes integers only") {
+  TempDir dir;
+  std::string command, error;
+  REQUIRE(render("printf '%s' $(( ${params.x} * 2 + 1 ))", "-21", command, error));
+  CHECK(command == "printf '%s' $(( -21 * 2 + 1 ))");
+  CHECK(run_sh(command, dir.path) == "-41");
+  REQUIRE(render("printf '%s' \"$((${params.x}+1))\" $( (printf '%s' ${params.x}) )", "7", command, error));
+  CHECK(run_sh(command, dir.path) == "87");
+  for (const char* bad : {"", "1.5", "x", "HOME", "a[$(touch x)]", "1+1", " 1", "--1"}) {
+    INFO(bad);
+    CHECK_FALSE(render("echo $(( ${params.x} ))", bad, command, error));
+    CHECK(error == std::string("${params.x} stands in an arithmetic expansion $((...)), where only an integer can be "
+                               "substituted, not '") + bad + "'");
+  }
 }
 
 TEST_CASE("shell_quote: a failed lookup fails the render") {

@@ -641,3 +641,18 @@ TEST_CASE("artifact_store: folders are stored with their files through the stat 
   CHECK(store.stats().files_hashed == 4);
   CHECK(store.stats().stat_cache_hits == 4);
 }
+
+TEST_CASE("artifact_store: a cached digest whose object is gone is hashed again") {
+  TempDir t;
+  write_file(t / "big", std::string(100'000, 'g'));
+  auto store = open_store(t / "home", caching_everything());
+  auto d = store.put_file(t / "big");
+  REQUIRE(d.ok());
+  REQUIRE(fs::remove(store.object_path(*d)));
+  auto again = store.put_file(t / "big");
+  REQUIRE(again.ok());
+  CHECK(*again == *d);
+  CHECK(store.stats().files_hashed == 2);
+  CHECK(store.stats().stat_cache_hits == 0);
+  CHECK(read_file(store.object_path(*d)) == std::string(100'000, 'g'));
+}
