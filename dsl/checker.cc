@@ -29,6 +29,14 @@ std::vector<std::string> axis_keys(const Step& s) {
   return out;
 }
 
+// Matrix expansion multiplies: six axes of 40 values are 4.1 billion
+// instances, from a few hundred bytes of TOML. And every instance of a step
+// depends on every instance of each step it needs. Past these limits the
+// workflow is refused before anything is expanded.
+constexpr uint64_t kMaxStepInstances = 10'000;
+constexpr uint64_t kMaxDagNodes = 1'000'000;
+constexpr uint64_t kMaxDagEdges = 10'000'000;
+
 class Checker {
  public:
   Checker(Workflow& wf, Diagnostics& diags) : wf_(wf), diags_(diags), map_(wf.source) {
@@ -39,7 +47,19 @@ class Checker {
   void run() {
     for (const NamedTemplate& e : wf_.env) check_template(e.value, nullptr, Field::WorkflowEnv, nullptr);
     for (uint32_t i = 0; i < wf_.steps.size(); ++i) check_step(i);
-    build_dag();
+    if (dag_within_limits()) {
+      build_dag();
+      return;
+    }
+    // Too large to expand: look for cycles among the steps themselves (the
+    // same cycles, as the instances of a step share its dependencies).
+    std::vector<Edge> edges;
+    for (uint32_t i = 0; i < wf_.steps.size(); ++i)
+      for (uint32_t d : wf_.steps[i].deps) edges.emplace_back(d, i);
+    std::vector<uint32_t> identity(wf_.steps.size());
+    for (uint32_t i = 0; i < identity.size(); ++i) identity[i] = i;
+    std::vector<uint32_t> cycle = Dag::find_cycle(static_cast<uint32_t>(wf_.steps.size()), edges);
+    if (!cycle.empty()) report_cycle(cycle, identity);
   }
 
  private:
@@ -210,6 +230,50 @@ class Checker {
     for (uint32_t v : steps) path += wf_.steps[v].name + " -> ";
     path += wf_.steps[steps[0]].name;
     diags_.error("cycle", wf_.steps[steps[0]].pos, "dependency cycle: " + path);
+  }
+
+  // Reports a workflow whose DAG would exceed the limits above; true when it
+  // stays within them. Counts only: nothing is expanded here.
+  bool dag_within_limits() {
+    std::vector<uint64_t> count(wf_.steps.size(), 1);
+    bool ok = true;
+    uint64_t nodes = 0;
+    for (size_t i = 0; i < wf_.steps.size(); ++i) {
+      const Step& s = wf_.steps[i];
+      std::string axes;
+      for (const MatrixAxis& a : s.matrix) {
+        // Stays far from overflow: at most kMaxStepInstances times one axis.
+        if (count[i] <= kMaxStepInstances) count[i] *= std::max<uint64_t>(a.values.size(), 1);
+        axes += (axes.empty() ? "" : " x ") + std::to_string(a.values.size()) + " (" + a.key + ")";
+      }
+      if (count[i] > kMaxStepInstances) {
+        diags_.error("matrix-too-large", s.pos,
+                     "the matrix of step '" + s.name + "' has more than " + std::to_string(kMaxStepInstances) +
+                         " combinations (" + axes + "); at most " + std::to_string(kMaxStepInstances) + " are allowed");
+        ok = false;
+      }
+      nodes += count[i];
+    }
+    if (!ok) return false;
+    if (nodes > kMaxDagNodes) {
+      diags_.error("dag-too-large", SourcePos{1, 1},
+                   "the workflow expands to " + std::to_string(nodes) + " step instances; at most " +
+                       std::to_string(kMaxDagNodes) + " are allowed");
+      return false;
+    }
+    uint64_t edges = 0;
+    for (size_t i = 0; i < wf_.steps.size(); ++i) {
+      for (uint32_t d : wf_.steps[i].deps) edges += count[d] * count[i];
+      if (edges > kMaxDagEdges) {
+        const Step& s = wf_.steps[i];
+        diags_.error("dag-too-large", s.pos,
+                     "step '" + s.name + "' takes the workflow past " + std::to_string(kMaxDagEdges) +
+                         " dependencies between instances: each of its " + std::to_string(count[i]) +
+                         " instances depends on every instance of the steps it needs");
+        return false;
+      }
+    }
+    return true;
   }
 
   void build_dag() {

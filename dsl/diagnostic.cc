@@ -31,6 +31,11 @@ const char* severity_name(Severity s) {
 
 namespace {
 
+// Longer source lines are shown as a window around the caret: a diagnostic
+// prints its line, and many diagnostics on one long line (a minified or
+// generated file) would otherwise print it once each.
+constexpr size_t kShownLine = 160;
+
 // The text of 1-based line `line` without its newline, or nullopt-like empty
 // view with ok=false when the file is shorter.
 bool source_line(std::string_view source, uint32_t line, std::string_view& out) {
@@ -48,9 +53,11 @@ bool source_line(std::string_view source, uint32_t line, std::string_view& out) 
   return true;
 }
 
-}  // namespace
+bool utf8_continuation(char c) { return (static_cast<unsigned char>(c) & 0xC0) == 0x80; }
 
-std::string format(const Diagnostic& d, std::string_view source) {
+// The message, then `line` (the diagnostic's source line, when known) with a
+// caret under the column.
+std::string format_with_line(const Diagnostic& d, const std::string_view* line_or_null) {
   std::string out = d.path;
   if (d.pos.line > 0) {
     out += ':' + std::to_string(d.pos.line);
@@ -61,20 +68,65 @@ std::string format(const Diagnostic& d, std::string_view source) {
   out += ": ";
   out += d.message;
   out += '\n';
-  std::string_view line;
-  if (d.pos.line > 0 && d.pos.column > 0 && source_line(source, d.pos.line, line)) {
-    out += line;
+  if (d.pos.line > 0 && d.pos.column > 0 && line_or_null) {
+    std::string_view line = *line_or_null;
+    size_t caret = d.pos.column - 1;  // as an index into `line`
+    std::string prefix;
+    if (line.size() > kShownLine) {
+      // A window of kShownLine bytes with the caret a third of the way in,
+      // cut on character boundaries.
+      size_t from = caret > kShownLine / 3 ? caret - kShownLine / 3 : 0;
+      from = std::min(from, line.size());
+      while (from > 0 && from < line.size() && utf8_continuation(line[from])) --from;
+      size_t to = std::min(line.size(), from + kShownLine);
+      while (to < line.size() && utf8_continuation(line[to])) ++to;
+      const bool cut_end = to < line.size();
+      line = line.substr(from, to - from);
+      if (from > 0) {
+        prefix = "...";
+        caret = caret - from + prefix.size();
+      }
+      out += prefix;
+      out += line;
+      if (cut_end) out += "...";
+    } else {
+      out += line;
+    }
     out += '\n';
     // Keep tabs so the caret lines up under the same glyph.
-    for (uint32_t i = 0; i + 1 < d.pos.column; ++i) out += (i < line.size() && line[i] == '\t') ? '\t' : ' ';
+    for (size_t i = 0; i < caret; ++i) {
+      size_t in_line = i - std::min(i, prefix.size());
+      out += (i >= prefix.size() && in_line < line.size() && line[in_line] == '\t') ? '\t' : ' ';
+    }
     out += "^\n";
   }
   return out;
 }
 
+}  // namespace
+
+std::string format(const Diagnostic& d, std::string_view source) {
+  std::string_view line;
+  const bool known = d.pos.line > 0 && d.pos.column > 0 && source_line(source, d.pos.line, line);
+  return format_with_line(d, known ? &line : nullptr);
+}
+
 std::string Diagnostics::format_all() const {
+  // One pass over the source finds every line, instead of one per diagnostic.
+  std::vector<std::string_view> lines;
+  for (size_t start = 0;;) {
+    size_t end = source_.find('\n', start);
+    std::string_view line(source_.data() + start, (end == std::string::npos ? source_.size() : end) - start);
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    lines.push_back(line);
+    if (end == std::string::npos) break;
+    start = end + 1;
+  }
   std::string out;
-  for (const Diagnostic& d : items_) out += format(d, source_);
+  for (const Diagnostic& d : items_) {
+    const bool known = d.pos.line > 0 && d.pos.column > 0 && d.pos.line <= lines.size();
+    out += format_with_line(d, known ? &lines[d.pos.line - 1] : nullptr);
+  }
   return out;
 }
 

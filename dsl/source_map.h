@@ -22,8 +22,25 @@ class SourceMap {
   SourcePos in_string(SourcePos literal, size_t decoded_offset) const;
 
  private:
+  // Characters (code points) before byte `offset`: columns count characters.
+  size_t chars_before(size_t offset) const;
+
   std::string_view source_;
   std::vector<size_t> line_starts_;
+  // chars_before() at every kBlock-th byte, so a column costs at most one
+  // block's scan however long its line is.
+  static constexpr size_t kBlock = 64;
+  std::vector<size_t> block_chars_;
+  // in_string() is asked about increasing offsets of one literal (each
+  // reference of a template, in order); it resumes from its last answer
+  // instead of rescanning the string, which made a string with many
+  // references quadratic. A SourceMap is not for concurrent use.
+  struct Scan {
+    size_t literal = SIZE_MAX;  // byte offset of the literal's opening quote
+    size_t raw = 0;             // where the last scan stopped...
+    size_t decoded = 0;         // ...and the decoded offset there
+  };
+  mutable Scan last_scan_;
 };
 
 }  // namespace sluice::dsl

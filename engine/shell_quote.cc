@@ -22,11 +22,14 @@ std::string shell_quote(std::string_view value) {
 
 namespace {
 
-enum class Quote { None, Single, Double };
+// AnsiC is bash's $'...' (dash reads it as $ and '...'; both end it at the
+// same quote unless it holds \').
+enum class Quote { None, Single, Double, AnsiC };
 
 struct Heredoc {
   std::string delim;
   bool strip_tabs = false;
+  bool quoted = false;  // part of the delimiter was quoted: the body is not expanded, lines are not joined
 };
 
 // The lexing state of one parsing level of the shell: the command itself, the
@@ -63,6 +66,7 @@ struct Level {
   bool delim_strip = false;
   Quote delim_quote = Quote::None;
   bool delim_escape = false;
+  bool delim_quoted = false;
   std::deque<Heredoc> pending;
   bool in_body = false;
   std::string body_line;
@@ -105,6 +109,15 @@ class Lexer {
     if (l.kind == Level::Kind::Brace) {
       error = "stands inside a shell ${...} expansion, where shells differ in how they read quotes; "
               "assign it to a shell variable first";
+      return false;
+    }
+    if (ambiguous_) {
+      error = "follows a $'...' string holding \\', which shells end at different quotes; "
+              "avoid \\' in $'...' or pass the value in `env`";
+      return false;
+    }
+    if (l.quote == Quote::AnsiC) {
+      error = "stands in a $'...' string, which only some shells have; use '...' or \"...\" instead";
       return false;
     }
     if (l.in_body) {
@@ -257,6 +270,16 @@ class Lexer {
       case Quote::Single:
         if (c == '\'') l.quote = Quote::None;
         return;
+      case Quote::AnsiC:
+        if (l.escape) {
+          l.escape = false;
+          if (c == '\'') ambiguous_ = true;
+        } else if (c == '\\') {
+          l.escape = true;
+        } else if (c == '\'') {
+          l.quote = Quote::None;
+        }
+        return;
       case Quote::Double:
         if (l.escape) {
           l.escape = false;
@@ -298,6 +321,14 @@ class Lexer {
       push(c == '(' ? Level::Kind::Paren : Level::Kind::Brace, false);  // `l` is not used after this
       return;
     }
+    if (was_dollar && c == '\'') {
+      l.quote = Quote::AnsiC;
+      return;
+    }
+    if (c == '\\') {  // decided by the next char: a line continuation does not start a word
+      l.escape = true;
+      return;
+    }
     if (c == '#' && l.word_start) {
       l.comment = true;
       return;
@@ -337,6 +368,7 @@ class Lexer {
             l.delim_strip = false;
             l.delim_quote = Quote::None;
             l.delim_escape = false;
+            l.delim_quoted = false;
           }
           break;
         default:  // ; & | >
@@ -351,10 +383,6 @@ class Lexer {
       l.word_start = false;
     }
     switch (c) {
-      case '\\':
-        l.escape = true;
-        l.word_plain = false;
-        break;
       case '\'':
         l.quote = Quote::Single;
         l.word_plain = false;
@@ -458,6 +486,7 @@ class Lexer {
           l.delim += c;
           return true;
         }
+        if (c == '\\' || c == '\'' || c == '"') l.delim_quoted = true;
         if (l.delim_quote == Quote::Single) {
           if (c == '\'')
             l.delim_quote = Quote::None;
@@ -481,7 +510,7 @@ class Lexer {
         } else if (c == '"') {
           l.delim_quote = Quote::Double;
         } else if (is_blank(c) || c == '\n' || is_operator(c)) {
-          l.pending.push_back(Heredoc{l.delim, l.delim_strip});
+          l.pending.push_back(Heredoc{l.delim, l.delim_strip, l.delim_quoted});
           l.delim_state = Level::Delim::No;
           l.lt = 0;
           return false;
@@ -498,8 +527,16 @@ class Lexer {
       l.body_line += c;
       return;
     }
-    std::string_view line = l.body_line;
     const Heredoc& h = l.pending.front();
+    if (!h.quoted) {  // an odd number of trailing backslashes joins the next line to this one
+      size_t n = 0;
+      while (n < l.body_line.size() && l.body_line[l.body_line.size() - 1 - n] == '\\') ++n;
+      if (n % 2 == 1) {
+        l.body_line.pop_back();
+        return;
+      }
+    }
+    std::string_view line = l.body_line;
     if (h.strip_tabs)
       while (!line.empty() && line.front() == '\t') line.remove_prefix(1);
     if (line == h.delim) {
@@ -510,6 +547,7 @@ class Lexer {
   }
 
   std::vector<Level> levels_{Level{}};
+  bool ambiguous_ = false;  // a $'...' held \': dash and bash disagree on where it ended
 };
 
 }  // namespace

@@ -224,10 +224,21 @@ void migrate(Db& db, std::span<const Migration> steps, int target) {
   if (target > latest)
     throw StoreError(db.path() + ": no schema version " + std::to_string(target) + " (latest is " +
                      std::to_string(latest) + ")");
-  int version = schema_version(db);
-  check_is_ours(db, version, latest);
-  if (version >= target) return;
   if (db.in_transaction()) throw StoreError(db.path() + ": migrate() called inside a transaction");
+  // Read the version and the ownership marks from one snapshot: another
+  // process may commit its migration between two separate reads, and a mix of
+  // before and after looks like a foreign database.
+  int version = 0;
+  db.exec("BEGIN");
+  try {
+    version = schema_version(db);
+    check_is_ours(db, version, latest);
+  } catch (...) {
+    db.exec("ROLLBACK");
+    throw;
+  }
+  db.exec("COMMIT");
+  if (version >= target) return;
 
   ForeignKeysOff fk_off(db);
   for (const Migration& m : steps) {

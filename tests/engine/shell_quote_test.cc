@@ -200,6 +200,13 @@ TEST_CASE("shell_quote: what follows a here-document or a quote is lexed again")
   REQUIRE(render("cat <<EOF\nbody $$HOME\nEOF\nprintf '%s' ${params.x}", "$(touch x)", command, error));
   CHECK(run_sh(command, dir.path).substr(0, 5) == "body ");
   CHECK(run_sh(command, dir.path).find("$(touch x)") != std::string::npos);
+  // In an unquoted here-document a trailing backslash joins lines before the
+  // delimiter is looked for (a regression found by fuzzing).
+  REQUIRE(render("cat <<E\n\\\nE\nprintf '%s' ${params.x}", "$(touch x)", command, error));
+  CHECK(run_sh(command, dir.path) == "$(touch x)");
+  CHECK_FALSE(render("cat <<E\na\\\nE\nprintf '%s' ${params.x}\nE", "v", command, error));
+  REQUIRE(render("cat <<'E'\na\\\nE\nprintf '%s' ${params.x}", "$(touch x)", command, error));
+  CHECK(run_sh(command, dir.path) == "a\\\n$(touch x)");
   // `<<<`, `\<`, quoted `<<` and `a<<b` inside quotes are not here-documents.
   REQUIRE(render("printf '%s|' '<<x' \"<<y\" \\<\\< ${params.x}", "v", command, error));
   CHECK(run_sh(command, dir.path) == "<<x|<<y|<<|v|");
@@ -236,6 +243,30 @@ TEST_CASE("shell_quote: arithmetic expansion takes integers only") {
     CHECK(error == std::string("${params.x} stands in an arithmetic expansion $((...)), where only an integer can be "
                                "substituted, not '") + bad + "'");
   }
+}
+
+TEST_CASE("shell_quote: a line continuation does not start a word") {
+  // `\` + newline then `#` is a comment for the shell (a regression found by fuzzing).
+  TempDir dir;
+  std::string command, error;
+  REQUIRE(render("printf ok \\\n# note ${params.x}\nprintf ' done'", "E\ntouch x\nE", command, error));
+  CHECK(run_sh(command, dir.path) == "ok done");
+  CHECK_FALSE(fs::exists(dir.path / "x"));
+}
+
+TEST_CASE("shell_quote: bash's $'...' strings") {
+  // dash reads $'a' as $ and 'a'; bash as an ANSI-C string. A reference inside
+  // one fails; after one it is fine unless the string held \', where the two
+  // shells end it at different quotes (a regression found by fuzzing).
+  TempDir dir;
+  std::string command, error;
+  CHECK_FALSE(render("printf '%s' $$'${params.x}'", "v", command, error));
+  CHECK(error == "${params.x} stands in a $'...' string, which only some shells have; use '...' or \"...\" instead");
+  REQUIRE(render("printf '%s|' $$'a\\tb' ${params.x}", "$(touch x)", command, error));
+  CHECK(run_sh(command, dir.path) == "$a\\tb|$(touch x)|");  // dash
+  CHECK_FALSE(render("printf '%s' $$'\\'' ${params.x}", "v", command, error));
+  CHECK(error == "${params.x} follows a $'...' string holding \\', which shells end at different quotes; "
+                 "avoid \\' in $'...' or pass the value in `env`");
 }
 
 TEST_CASE("shell_quote: a failed lookup fails the render") {
