@@ -28,17 +28,15 @@ constexpr size_t kMaxChunks = 256;
 char kStateKey, kBaseKey, kLibsKey, kEnvMetaKey, kStepsMetaKey, kChunksKey, kTimeMsgKey, kMemMsgKey;
 
 // The base functions a sandboxed chunk sees (plus pcall/xpcall, wrapped).
-constexpr const char* kAllowedBase[] = {"assert",   "error",    "ipairs",       "next",         "pairs",
-                                        "select",   "tonumber", "tostring",     "type",         "unpack",
-                                        "rawequal", "rawget",   "rawlen",       "setmetatable", "getmetatable",
-                                        "_VERSION"};
+constexpr const char* kAllowedBase[] = {
+    "assert", "error", "ipairs", "next", "pairs", "select", "tonumber", "tostring", "type", "unpack",
+    "rawequal", "rawget", "rawlen", "setmetatable", "getmetatable", "_VERSION"};
 // The libraries; each call gets its own copy of those it reads.
 constexpr const char* kAllowedLibs[] = {"string", "table", "math", "coroutine"};
 // Names that exist in a full LuaJIT but not in the sandbox; reading one is an error.
-constexpr const char* kBlocked[] = {"os",      "io",       "package", "require",        "ffi",     "jit",
-                                    "debug",   "load",     "loadstring", "dofile",      "loadfile", "collectgarbage",
-                                    "getfenv", "setfenv",  "module",  "newproxy",       "gcinfo",  "print",
-                                    "rawset",  "bit"};
+constexpr const char* kBlocked[] = {
+    "os", "io", "package", "require", "ffi", "jit", "debug", "load", "loadstring", "dofile", "loadfile",
+    "collectgarbage", "getfenv", "setfenv", "module", "newproxy", "gcinfo", "print", "rawset", "bit"};
 
 // pcall, xpcall and coroutine.resume catch errors; a sandboxed chunk must not
 // catch the error that enforces a limit and carry on, so these wrappers re-raise
@@ -119,7 +117,7 @@ State* state_of(lua_State* L) {
 }
 
 [[noreturn]] void raise_abort(lua_State* L, const State* s) {
-  // Interned at start-up, so pushing them allocates nothing.
+  // Kept in the registry since start-up, so pushing one allocates nothing.
   push_registry(L, s->abort == Abort::Time ? &kTimeMsgKey : &kMemMsgKey);
   lua_error(L);
   std::abort();  // lua_error does not return

@@ -46,8 +46,8 @@ struct Level {
   bool bt_backslash = false;   // Backtick: a raw backslash waits for the next char
 
   Quote quote = Quote::None;
-  bool escape = false;         // an unescaped backslash waits for its char (None, Double)
-  bool dollar = false;         // the last char was an unescaped $ (None, Double)
+  bool escape = false;         // an unescaped backslash waits for its char (not in Single)
+  bool dollar = false;         // the last char was an unescaped $ (not in Single)
   bool comment = false;
   bool word_start = true;      // the next char starts a word
   bool command_start = true;   // the next word is in command position

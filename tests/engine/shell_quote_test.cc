@@ -263,7 +263,7 @@ TEST_CASE("shell_quote: bash's $'...' strings") {
   CHECK_FALSE(render("printf '%s' $$'${params.x}'", "v", command, error));
   CHECK(error == "${params.x} stands in a $'...' string, which only some shells have; use '...' or \"...\" instead");
   REQUIRE(render("printf '%s|' $$'a\\tb' ${params.x}", "$(touch x)", command, error));
-  CHECK(run_sh(command, dir.path) == "$a\\tb|$(touch x)|");  // dash
+  CHECK(run_sh(command, dir.path).ends_with("|$(touch x)|"));  // dash prints $a\tb first, bash a<tab>b
   CHECK_FALSE(render("printf '%s' $$'\\'' ${params.x}", "v", command, error));
   CHECK(error == "${params.x} follows a $'...' string holding \\', which shells end at different quotes; "
                  "avoid \\' in $'...' or pass the value in `env`");
