@@ -1054,7 +1054,11 @@ Result<Digest> ArtifactStore::put_file(const std::string& path) {
   return d;
 }
 
-Result<Digest> ArtifactStore::put_file_at(const std::string& root, const std::string& relative) {
+namespace {
+
+// `relative` under `root`, resolved through symlinks, refused when it leads
+// outside `root`.
+Result<std::string> resolve_inside(const std::string& root, const std::string& relative) {
   if (std::string why = unsafe_relative_path(relative); !why.empty()) return Error{why};
   int err = 0;
   auto root_real = real_path(root, &err);
@@ -1065,6 +1069,14 @@ Result<Digest> ArtifactStore::put_file_at(const std::string& root, const std::st
   if (!is_inside(*root_real, *resolved)) {
     return Error{"'" + relative + "' leads outside '" + *root_real + "' (it resolves to '" + *resolved + "')"};
   }
+  return *resolved;
+}
+
+}  // namespace
+
+Result<Digest> ArtifactStore::put_file_at(const std::string& root, const std::string& relative) {
+  auto resolved = resolve_inside(root, relative);
+  if (!resolved) return Error{resolved.error()};
   auto d = impl_->put_path(*resolved, true);
   (void)impl_->stat_cache.save();
   return d;
@@ -1082,16 +1094,8 @@ Result<Digest> ArtifactStore::put_tree(const std::string& dir) {
 }
 
 Result<Digest> ArtifactStore::put_tree_at(const std::string& root, const std::string& relative) {
-  if (std::string why = unsafe_relative_path(relative); !why.empty()) return Error{why};
-  int err = 0;
-  auto root_real = real_path(root, &err);
-  if (!root_real) return Error{sys_error("resolve", root, err)};
-  std::string full = join(*root_real, relative);
-  auto top = real_path(full, &err);
-  if (!top) return Error{sys_error("resolve", full, err)};
-  if (!is_inside(*root_real, *top)) {
-    return Error{"'" + relative + "' leads outside '" + *root_real + "' (it resolves to '" + *top + "')"};
-  }
+  auto top = resolve_inside(root, relative);
+  if (!top) return Error{top.error()};
   return impl_->put_tree_resolved(*top);
 }
 

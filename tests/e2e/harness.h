@@ -35,10 +35,10 @@ struct RunResult {
 RunResult run_sluice(const std::vector<std::string>& args, const std::string& cwd,
                      const std::vector<std::string>& env = {}, int timeout_s = 120);
 
-// Starts SLUICE_BIN in the background (stdout/stderr to the given files);
-// returns its pid. Pair with wait_sluice().
+// Starts SLUICE_BIN in the background (stdout/stderr to the given files,
+// the test's environment plus `env`); returns its pid. Pair with wait_sluice().
 int spawn_sluice(const std::vector<std::string>& args, const std::string& cwd, const std::string& out_path,
-                 const std::string& err_path);
+                 const std::string& err_path, const std::vector<std::string>& env = {});
 // Waits for a spawned sluice (killing it after `timeout_s`); its exit status.
 int wait_sluice(int pid, int timeout_s = 60);
 
