@@ -24,6 +24,8 @@ struct Command {
 const Command& validate_command();
 const Command& graph_command();
 const Command& run_command();
+const Command& runs_command();
+const Command& show_command();
 
 // The state folder: --home, else $SLUICE_HOME, else ./.sluice (absolute).
 std::string state_home(const Args& args);

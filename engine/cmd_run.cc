@@ -10,6 +10,7 @@
 #include "engine/cli.h"
 #include "engine/executor.h"
 #include "engine/exit_status.h"
+#include "engine/run_recorder.h"
 #include "engine/runner_posix.h"
 #include "engine/status_printer.h"
 #include "engine/workflow_args.h"
@@ -70,11 +71,19 @@ int run_run(const Args& args) {
 
   std::unique_ptr<Runner> runner = make_posix_runner();
   StatusPrinter printer(*wf, stdout, isatty(STDOUT_FILENO) && std::getenv("TERM") && std::string(std::getenv("TERM")) != "dumb");
-  Executor executor(*wf, *runner, printer, opt);
   if (args.flag("dry-run")) {
-    for (const std::string& l : executor.dry_run()) std::printf("%s\n", l.c_str());
+    Executor dry(*wf, *runner, printer, opt);
+    for (const std::string& l : dry.dry_run()) std::printf("%s\n", l.c_str());
     return kExitSuccess;
   }
+  std::unique_ptr<RunRecorder> recorder;
+  try {
+    recorder = std::make_unique<RunRecorder>(*wf, printer, RecordedRun{opt.run_id, opt.home, "cli", params_json(opt.params)});
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "sluice run: error: cannot open the store in %s: %s\n", opt.home.c_str(), e.what());
+    return kExitInternal;
+  }
+  Executor executor(*wf, *runner, *recorder, opt);
 
   g_runner.store(runner.get());
   struct sigaction sa {};
@@ -84,6 +93,7 @@ int run_run(const Args& args) {
   sigaction(SIGTERM, &sa, nullptr);
   RunRecord rec = executor.run(g_interrupted);
   g_runner.store(nullptr);
+  recorder->flush();
 
   std::string summary = format_summary(*wf, rec);
   std::fputs(summary.c_str(), stdout);

@@ -10,6 +10,8 @@
 
 namespace sluice::engine {
 
+struct NodeRecord;
+
 struct Event {
   enum class Kind {
     RunStarted,
@@ -34,6 +36,9 @@ struct Event {
   // Progress after this event: instances final / selected, attempts
   // running, instances failed.
   size_t done = 0, total = 0, running = 0, failed = 0;
+  // The node's record (attempts, values, metrics, outputs), for step events;
+  // valid only during on_event.
+  const NodeRecord* record = nullptr;
 };
 
 class EventSink {

@@ -21,15 +21,17 @@ namespace fs = std::filesystem;
 using Outcome = ProcessResult::Outcome;
 
 std::string new_run_id() {
-  std::time_t now = std::time(nullptr);
+  auto now = std::chrono::system_clock::now();
+  std::time_t secs = std::chrono::system_clock::to_time_t(now);
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
   std::tm tm{};
-  gmtime_r(&now, &tm);
+  gmtime_r(&secs, &tm);
   char stamp[32];
   std::strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tm);
   std::random_device rd;
-  char suffix[16];
-  std::snprintf(suffix, sizeof suffix, "%08x", static_cast<unsigned>(rd()));
-  return std::string(stamp) + "-" + suffix;
+  char suffix[32];
+  std::snprintf(suffix, sizeof suffix, ".%03d-%08x", static_cast<int>(ms), static_cast<unsigned>(rd()));
+  return std::string(stamp) + suffix;
 }
 
 std::string check_resources(const dsl::Workflow& wf, const RunOptions& o) {
@@ -142,6 +144,7 @@ struct Executor::Impl {
     e.total = plan.selected_count();
     e.running = plan.running();
     e.failed = plan.failed_count();
+    e.record = &rec.nodes[node];
     return e;
   }
 
@@ -367,6 +370,7 @@ struct Executor::Impl {
       }
       inputs[in.name] = p.string();
     }
+    nr.inputs = inputs;
     std::string command;
     auto resolve = [&](const dsl::Ref& ref, std::string& value, std::string& err) { return lookup(node, inputs, ref, value, err); };
     if (!render_command(step.command, resolve, command, error)) return false;
@@ -515,6 +519,7 @@ struct Executor::Impl {
     fin.total = plan.selected_count();
     fin.done = plan.finished_count();
     fin.failed = plan.failed_count();
+    fin.message = rec.interrupted ? "interrupted" : "";
     sink.on_event(fin);
     return std::move(rec);
   }

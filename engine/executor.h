@@ -47,6 +47,7 @@ struct NodeRecord {
   std::map<std::string, std::string> values;   // from $SLUICE_VALUES
   std::vector<std::pair<std::string, double>> metrics;  // from $SLUICE_METRICS
   std::map<std::string, std::string> outputs;  // name -> absolute path
+  std::map<std::string, std::string> inputs;   // name -> absolute path, as resolved at dispatch
   std::string error;  // the final failure, if any
 };
 
@@ -57,8 +58,8 @@ struct RunRecord {
   Clock::duration elapsed{};
 };
 
-// "20261127-040253-3fa9c1d2": UTC time, then 32 random bits in hex; sorts
-// by start time.
+// "20261127-040253.123-3fa9c1d2": UTC time to the millisecond, then 32
+// random bits in hex; sorts by start time.
 std::string new_run_id();
 
 // Checks before anything runs: every selected instance fits the machine
