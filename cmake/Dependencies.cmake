@@ -7,6 +7,8 @@ find_package(nlohmann_json 3.10 REQUIRED)                # nlohmann-json3-dev
 find_package(OpenSSL 3 REQUIRED)                         # libssl-dev (SHA-256 of artifacts)
 find_package(SQLite3 3.37 REQUIRED)                      # libsqlite3-dev (the metadata store)
 pkg_check_modules(LUAJIT REQUIRED IMPORTED_TARGET luajit) # libluajit2-5.1-dev
+find_package(CURL 7.85 REQUIRED)                         # libcurl4-openssl-dev (sluice.http in Lua steps)
+pkg_check_modules(HTTPLIB REQUIRED IMPORTED_TARGET cpp-httplib) # libcpp-httplib-dev (compiled library; tests' HTTP server)
 pkg_check_modules(TOMLPP REQUIRED IMPORTED_TARGET tomlplusplus) # libtomlplusplus-dev
 find_library(CCTZ_LIBRARY cctz REQUIRED)                 # libcctz-dev
 find_path(CCTZ_INCLUDE_DIR cctz/time_zone.h REQUIRED)

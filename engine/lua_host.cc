@@ -5,11 +5,19 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <limits>
 #include <new>
+#include <algorithm>
+#include <sstream>
 #include <stdexcept>
+#include <unordered_map>
+
+#include <sys/stat.h>
 
 #include <lua.hpp>
+
+#include "engine/lua_stdlib.h"
 
 namespace sluice::engine {
 
@@ -24,8 +32,12 @@ constexpr int kHookEvery = 10'000;
 // dropped and rebuilt when full.
 constexpr size_t kMaxChunks = 256;
 
+// Compiled step chunks kept per host (keyed by chunk name); dropped and rebuilt when full.
+constexpr size_t kMaxStepChunks = 256;
+
 // Registry keys: the addresses of these objects, as light userdata.
-char kStateKey, kBaseKey, kLibsKey, kEnvMetaKey, kStepsMetaKey, kChunksKey, kTimeMsgKey, kMemMsgKey;
+char kStateKey, kOnErrorKey, kCallBodyKey, kCtxMetaKey, kEnvMetaKey, kStepEnvMetaKey, kStepsMetaKey, kChunksKey, kTimeMsgKey, kMemMsgKey, kCurrentEnvKey,
+    kLoadedKey, kRandomSeedKey, kStepChunksKey;
 
 // The base functions a sandboxed chunk sees (plus pcall/xpcall, wrapped).
 constexpr const char* kAllowedBase[] = {
@@ -37,6 +49,15 @@ constexpr const char* kAllowedLibs[] = {"string", "table", "math", "coroutine"};
 constexpr const char* kBlocked[] = {
     "os", "io", "package", "require", "ffi", "jit", "debug", "load", "loadstring", "dofile", "loadfile",
     "collectgarbage", "getfenv", "setfenv", "module", "newproxy", "gcinfo", "print", "rawset", "bit"};
+// A Lua step's sandbox adds `os` (time, clock, date only), `sluice`, and the
+// host's own load, loadstring (text only), require (stdlib and plugin modules)
+// and print (to the step log); the rest of kBlocked stays blocked.
+constexpr const char* kStepBlocked[] = {
+    "io", "package", "ffi", "jit", "debug", "dofile", "loadfile", "collectgarbage", "getfenv", "setfenv",
+    "module", "newproxy", "gcinfo", "rawset", "bit"};
+// Members of the step's library copies that are not there; reading one names it.
+constexpr const char* kOsBlocked[] = {"execute", "exit", "getenv", "remove", "rename", "tmpname", "setlocale"};
+constexpr const char* kStringBlocked[] = {"dump"};
 
 // pcall, xpcall and coroutine.resume catch errors; a sandboxed chunk must not
 // catch the error that enforces a limit and carry on, so these wrappers re-raise
@@ -79,6 +100,16 @@ struct LuaHost::State {
   Abort abort = Abort::None;
   uint64_t gc_floor = 0;  // bytes held after the last full GC the hook ran
   size_t chunks = 0;      // entries in the chunk cache
+  lua::StepContext* step = nullptr;  // the step run_step is running, if any
+  void* call = nullptr;              // the Call being run (see run())
+  // Step chunks compiled from files: what the file looked like when compiled,
+  // so an unchanged file is not compiled again.
+  struct FileStamp {
+    int64_t mtime_ns = 0, size = 0;
+    uint64_t ino = 0;
+  };
+  std::unordered_map<std::string, FileStamp> step_files;  // chunk name -> stamp
+  size_t step_chunks = 0;
 
   uint64_t used() const {
     if (counting) return bytes;
@@ -116,6 +147,10 @@ State* state_of(lua_State* L) {
   return s;
 }
 
+int on_error(lua_State* L);
+int call_body(lua_State* L);
+int ctx_index(lua_State* L);
+
 [[noreturn]] void raise_abort(lua_State* L, const State* s) {
   // Kept in the registry since start-up, so pushing one allocates nothing.
   push_registry(L, s->abort == Abort::Time ? &kTimeMsgKey : &kMemMsgKey);
@@ -151,8 +186,11 @@ int lua_aborted(lua_State* L) {
   return 1;
 }
 
-// Pushes a fresh copy of the table at `index`.
+// Pushes a fresh copy of the table at `index`: nested tables are copied too
+// (templates have no cycles), and each copy gets its original's metatable
+// (which is protected, so a script cannot change it for everyone).
 void push_copy(lua_State* L, int index) {
+  luaL_checkstack(L, 6, "library nested too deeply");
   int n = 0;
   lua_pushnil(L);
   while (lua_next(L, index)) {
@@ -160,33 +198,149 @@ void push_copy(lua_State* L, int index) {
     lua_pop(L, 1);
   }
   lua_createtable(L, 0, n);
+  const int copy = lua_gettop(L);
   lua_pushnil(L);
   while (lua_next(L, index)) {
     lua_pushvalue(L, -2);
-    lua_insert(L, -2);
-    lua_rawset(L, -4);
+    if (lua_istable(L, -2)) {
+      push_copy(L, lua_gettop(L) - 1);
+    } else {
+      lua_pushvalue(L, -2);
+    }
+    lua_rawset(L, copy);
+    lua_pop(L, 1);
+  }
+  if (lua_getmetatable(L, index)) lua_setmetatable(L, copy);
+}
+
+// The running call's global environment (a table), or anything else outside
+// a call.
+void push_current_env_raw(lua_State* L) { push_registry(L, &kCurrentEnvKey); }
+
+// __index of the shared base table behind every sandbox environment (base,
+// key); upvalues: the library templates and the set of blocked names. An
+// allowed library is copied on first use and kept in the running call's
+// environment for the rest of the call; blocked names fail loudly; other
+// unknown names are nil.
+int env_index(lua_State* L) {
+  if (lua_type(L, 2) != LUA_TSTRING) return 0;
+  lua_pushvalue(L, 2);
+  lua_rawget(L, lua_upvalueindex(1));
+  if (lua_istable(L, -1)) {
+    push_copy(L, lua_gettop(L));
+    push_current_env_raw(L);
+    if (lua_istable(L, -1)) {
+      lua_pushvalue(L, 2);
+      lua_pushvalue(L, -3);
+      lua_rawset(L, -3);
+    }
+    lua_pop(L, 1);
+    return 1;
+  }
+  lua_pushvalue(L, 2);
+  lua_rawget(L, lua_upvalueindex(2));
+  if (lua_toboolean(L, -1)) return luaL_error(L, "%s is not available in the sluice sandbox", lua_tostring(L, 2));
+  return 0;
+}
+
+// __index of a library copy whose missing members are named when read
+// (os.execute, string.dump); upvalues: the library's name, its blocked set.
+int member_index(lua_State* L) {
+  if (lua_type(L, 2) != LUA_TSTRING) return 0;
+  lua_pushvalue(L, 2);
+  lua_rawget(L, lua_upvalueindex(2));
+  if (lua_toboolean(L, -1))
+    return luaL_error(L, "%s.%s is not available in the sluice sandbox", lua_tostring(L, lua_upvalueindex(1)),
+                      lua_tostring(L, 2));
+  return 0;
+}
+
+// __index of a copied namespace whose sub-tables are copied only when first
+// read (the sluice module: a step that calls sluice.metric does not pay for
+// copying sluice.stats); upvalue: the sub-table templates.
+int lazy_member(lua_State* L) {
+  lua_pushvalue(L, 2);
+  lua_rawget(L, lua_upvalueindex(1));
+  if (!lua_istable(L, -1)) return 0;
+  push_copy(L, lua_gettop(L));
+  lua_pushvalue(L, 2);
+  lua_pushvalue(L, -2);
+  lua_rawset(L, 1);
+  return 1;
+}
+
+// Moves the table-valued fields of the table at `index` into a side table
+// that lazy_member copies from on demand.
+void make_lazy(lua_State* L, int index) {
+  lua_newtable(L);
+  const int subs = lua_gettop(L);
+  lua_pushnil(L);
+  while (lua_next(L, index)) {
+    if (lua_istable(L, -1)) {
+      lua_pushvalue(L, -2);
+      lua_insert(L, -2);
+      lua_rawset(L, subs);
+    } else {
+      lua_pop(L, 1);
+    }
+  }
+  lua_pushnil(L);
+  while (lua_next(L, subs)) {  // now drop them from the template itself
+    lua_pop(L, 1);
+    lua_pushvalue(L, -1);
+    lua_pushnil(L);
+    lua_rawset(L, index);
+  }
+  lua_createtable(L, 0, 2);
+  lua_pushvalue(L, subs);
+  lua_pushcclosure(L, lazy_member, 1);
+  lua_setfield(L, -2, "__index");
+  lua_pushboolean(L, 0);
+  lua_setfield(L, -2, "__metatable");
+  lua_setmetatable(L, index);
+  lua_pop(L, 1);
+}
+
+template <size_t N>
+void push_name_set(lua_State* L, const char* const (&names)[N]) {
+  lua_createtable(L, 0, static_cast<int>(N));
+  for (const char* name : names) {
+    lua_pushboolean(L, 1);
+    lua_setfield(L, -2, name);
   }
 }
 
-// __index of every sandbox environment (env, key). An allowed library is
-// copied on first use and kept in the environment for the rest of the call;
-// blocked names fail loudly; other unknown names are nil.
-int env_index(lua_State* L) {
-  if (lua_type(L, 2) != LUA_TSTRING) return 0;
-  push_registry(L, &kLibsKey);
-  lua_pushvalue(L, 2);
-  lua_rawget(L, -2);
-  if (lua_istable(L, -1)) {
-    push_copy(L, lua_gettop(L));
-    lua_pushvalue(L, 2);
-    lua_pushvalue(L, -2);
-    lua_rawset(L, 1);
-    return 1;
-  }
-  const char* key = lua_tostring(L, 2);
-  for (const char* b : kBlocked)
-    if (std::strcmp(key, b) == 0) return luaL_error(L, "%s is not available in the sluice sandbox", key);
-  return 0;
+// Pushes a protected metatable whose __index is member_index for `lib`.
+template <size_t N>
+void push_member_meta(lua_State* L, const char* lib, const char* const (&blocked)[N]) {
+  lua_createtable(L, 0, 2);
+  lua_pushstring(L, lib);
+  push_name_set(L, blocked);
+  lua_pushcclosure(L, member_index, 2);
+  lua_setfield(L, -2, "__index");
+  lua_pushboolean(L, 0);
+  lua_setfield(L, -2, "__metatable");
+}
+
+// Pushes the protected metatable of a sandbox environment: __index is the
+// base table at `base` (shared by every call, unreachable from scripts),
+// whose own metatable supplies library copies from the templates at `libs`
+// and names the blocked globals.
+template <size_t N>
+void push_env_meta(lua_State* L, int base, int libs, const char* const (&blocked)[N]) {
+  lua_createtable(L, 0, 2);
+  lua_pushvalue(L, libs);
+  push_name_set(L, blocked);
+  lua_pushcclosure(L, env_index, 2);
+  lua_setfield(L, -2, "__index");
+  lua_pushboolean(L, 0);
+  lua_setfield(L, -2, "__metatable");
+  lua_setmetatable(L, base);
+  lua_createtable(L, 0, 2);
+  lua_pushvalue(L, base);
+  lua_setfield(L, -2, "__index");
+  lua_pushboolean(L, 0);
+  lua_setfield(L, -2, "__metatable");
 }
 
 // __index of `steps`: a step with no recorded values reads as { values = {} }.
@@ -198,6 +352,180 @@ int steps_index(lua_State* L) {
   lua_pushvalue(L, -2);
   lua_rawset(L, 1);
   return 1;
+}
+
+// The running step's environment (set by run_step for the call).
+void push_current_env(lua_State* L) {
+  push_registry(L, &kCurrentEnvKey);
+  if (!lua_istable(L, -1)) luaL_error(L, "not available outside a Lua step");
+}
+
+// Compiles text only: bytecode never enters the sandbox. Pushes the function,
+// or nil and the syntax error (as load does); bytecode is an error.
+int load_text(lua_State* L, const char* fn, const char* text, size_t len, const char* chunkname, int env_index) {
+  if (len > 0 && text[0] == LUA_SIGNATURE[0])
+    return luaL_error(L, "%s: bytecode is not allowed in the sluice sandbox (text chunks only)", fn);
+  if (luaL_loadbufferx(L, text, len, chunkname, "t") != 0) {
+    lua_pushnil(L);
+    lua_insert(L, -2);
+    return 2;
+  }
+  if (env_index)
+    lua_pushvalue(L, env_index);
+  else
+    push_current_env(L);
+  lua_setfenv(L, -2);
+  return 1;
+}
+
+// load(chunk [, chunkname [, mode [, env]]]): chunk is a string or a function
+// returning pieces; mode must allow text; env defaults to the step's globals.
+int sandbox_load(lua_State* L) {
+  const char* chunkname = luaL_optstring(L, 2, nullptr);
+  const char* mode = luaL_optstring(L, 3, "bt");
+  if (!std::strchr(mode, 't')) return luaL_error(L, "load: mode '%s' is not allowed in the sluice sandbox (text chunks only)", mode);
+  int env = 0;
+  if (!lua_isnoneornil(L, 4)) {
+    luaL_checktype(L, 4, LUA_TTABLE);
+    env = 4;
+  }
+  if (lua_type(L, 1) == LUA_TSTRING) {
+    size_t len = 0;
+    const char* text = lua_tolstring(L, 1, &len);
+    return load_text(L, "load", text, len, chunkname ? chunkname : text, env);
+  }
+  luaL_checktype(L, 1, LUA_TFUNCTION);
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  for (;;) {
+    lua_pushvalue(L, 1);
+    lua_call(L, 0, 1);
+    if (lua_isnil(L, -1) || (lua_type(L, -1) == LUA_TSTRING && lua_objlen(L, -1) == 0)) {
+      lua_pop(L, 1);
+      break;
+    }
+    if (lua_type(L, -1) != LUA_TSTRING) return luaL_error(L, "load: reader function must return a string");
+    luaL_addvalue(&b);
+  }
+  luaL_pushresult(&b);
+  size_t len = 0;
+  const char* text = lua_tolstring(L, -1, &len);
+  return load_text(L, "load", text, len, chunkname ? chunkname : "=(load)", env);
+}
+
+int sandbox_loadstring(lua_State* L) {
+  size_t len = 0;
+  const char* text = luaL_checklstring(L, 1, &len);
+  return load_text(L, "loadstring", text, len, luaL_optstring(L, 2, text), 0);
+}
+
+int sandbox_print(lua_State* L) {
+  if (lua::StepContext* c = lua::current_step(L)) lua::add_log(*c, LuaLogLine::Level::Info, lua::join_args(L, 1, "\t"));
+  return 0;
+}
+
+bool valid_module_name(const char* name) {
+  // a, a.b, a_b.c2: dots become directory separators below the plugin folder
+  if (!*name || *name == '.') return false;
+  char prev = '.';
+  for (const char* p = name; *p; ++p) {
+    const char c = *p;
+    if (c == '.') {
+      if (prev == '.') return false;
+    } else if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '-') {
+      return false;
+    }
+    prev = c;
+  }
+  return prev != '.';
+}
+
+// Pushes the module `name` from the plugin folder, or nothing (returns false)
+// when there is no such file.
+bool require_plugin_module(lua_State* L, const std::string& dir, const char* name) {
+  std::string rel = name;
+  for (char& ch : rel)
+    if (ch == '.') ch = '/';
+  const std::string file = dir + "/" + rel + ".lua";
+  std::string text;
+  {
+    char* real_dir = ::realpath(dir.c_str(), nullptr);
+    char* real_file = ::realpath(file.c_str(), nullptr);
+    const std::string rd = real_dir ? real_dir : "", rf = real_file ? real_file : "";
+    std::free(real_dir);
+    std::free(real_file);
+    if (rd.empty() || rf.empty()) return false;
+    if (rf.compare(0, rd.size() + 1, rd + "/") != 0) luaL_error(L, "require: module '%s' leads outside the plugin folder", name);
+    std::ifstream f(rf, std::ios::binary);
+    if (!f) return false;
+    std::ostringstream ss;
+    ss << f.rdbuf();
+    text = ss.str();
+  }
+  const std::string chunkname = "@" + file;
+  if (!text.empty() && text[0] == LUA_SIGNATURE[0])
+    luaL_error(L, "require: module '%s' is bytecode; only text modules are allowed", name);
+  if (luaL_loadbufferx(L, text.data(), text.size(), chunkname.c_str(), "t") != 0) lua_error(L);
+  push_current_env(L);
+  lua_setfenv(L, -2);
+  lua_pushstring(L, name);
+  lua_call(L, 1, 1);
+  return true;
+}
+
+// require(name): the stdlib modules (sluice, sluice.json, sluice.csv, ...),
+// then, for a plugin, the modules in its folder. Nothing else: no
+// package.path, no C modules, and not the libraries (they are globals; the
+// blocked ones such as os, io, ffi stay unreachable).
+int sandbox_require(lua_State* L) {
+  const char* name = luaL_checkstring(L, 1);
+  lua_settop(L, 1);
+  if (!lua::current_step(L)) return luaL_error(L, "require: not available outside a Lua step");
+  push_registry(L, &kLoadedKey);  // 2: this step's loaded modules, made on first use
+  if (!lua_istable(L, 2)) {
+    lua_pop(L, 1);
+    lua_newtable(L);
+    lua_pushvalue(L, -1);
+    set_registry(L, &kLoadedKey);
+  }
+  lua_getfield(L, 2, name);
+  if (lua_type(L, -1) == LUA_TLIGHTUSERDATA) return luaL_error(L, "require: module '%s' requires itself (a loop)", name);
+  if (!lua_isnil(L, -1)) return 1;
+  lua_pop(L, 1);
+  push_current_env(L);  // 3
+  if (std::strcmp(name, "sluice") == 0) {
+    lua_getfield(L, 3, name);
+    lua_pushvalue(L, -1);
+    lua_setfield(L, 2, name);
+    return 1;
+  }
+  if (std::strncmp(name, "sluice.", 7) == 0) {
+    lua_getfield(L, 3, "sluice");
+    lua_getfield(L, -1, name + 7);
+    if (lua_istable(L, -1)) {
+      lua_pushvalue(L, -1);
+      lua_setfield(L, 2, name);
+      return 1;
+    }
+    lua_settop(L, 3);
+  }
+  lua::StepContext* c = lua::current_step(L);
+  if (c && !c->in->plugin_dir.empty() && valid_module_name(name)) {
+    lua_pushlightuserdata(L, &kLoadedKey);  // "loading" marker
+    lua_setfield(L, 2, name);
+    if (require_plugin_module(L, c->in->plugin_dir, name)) {
+      if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        lua_pushboolean(L, 1);
+      }
+      lua_pushvalue(L, -1);
+      lua_setfield(L, 2, name);
+      return 1;
+    }
+    lua_pushnil(L);
+    lua_setfield(L, 2, name);
+  }
+  return luaL_error(L, "require: module '%s' is not available in the sluice sandbox", name);
 }
 
 // Runs once per state, protected.
@@ -250,7 +578,6 @@ int init_state(lua_State* L) {
   lua_setfield(L, base, "pcall");
   lua_pushvalue(L, wrapped + 1);
   lua_setfield(L, base, "xpcall");
-  set_registry(L, &kBaseKey);
 
   lua_createtable(L, 0, 4);  // name -> the template each call copies
   const int tmpl = lua_gettop(L);
@@ -275,15 +602,77 @@ int init_state(lua_State* L) {
   lua_pushvalue(L, wrapped + 2);
   lua_setfield(L, -2, "resume");
   lua_pop(L, 1);
-  set_registry(L, &kLibsKey);
-  lua_settop(L, 0);
+  lua_getfield(L, tmpl, "math");
+  lua_getfield(L, -1, "randomseed");
+  set_registry(L, &kRandomSeedKey);  // run_step seeds every step; the sandbox may reseed its own runs
+  lua_pop(L, 1);
 
-  lua_createtable(L, 0, 2);
-  lua_pushcfunction(L, env_index);
-  lua_setfield(L, -2, "__index");
-  lua_pushboolean(L, 0);
-  lua_setfield(L, -2, "__metatable");
+  // `when` expressions: the base functions and the libraries above.
+  push_env_meta(L, base, tmpl, kBlocked);
   set_registry(L, &kEnvMetaKey);
+
+  // Lua steps: the same, plus os (time, clock, date), sluice, and the host's
+  // load, loadstring, require and print. Library copies name their missing
+  // members (string.dump, os.execute).
+  lua_createtable(L, 0, 8);
+  const int step_tmpl = lua_gettop(L);
+  lua_pushnil(L);
+  while (lua_next(L, tmpl)) {
+    lua_pushvalue(L, -2);
+    lua_insert(L, -2);
+    push_copy(L, lua_gettop(L));
+    lua_remove(L, -2);
+    lua_rawset(L, step_tmpl);
+  }
+  lua_getfield(L, step_tmpl, "string");
+  push_member_meta(L, "string", kStringBlocked);
+  lua_setmetatable(L, -2);
+  lua_pop(L, 1);
+
+  // os: only time, clock and date. The library is opened into a scratch table
+  // that is dropped again; only those three functions are kept.
+  lua_pushcfunction(L, luaopen_os);
+  lua_pushstring(L, LUA_OSLIBNAME);
+  lua_call(L, 1, 1);
+  lua_createtable(L, 0, 3);
+  for (const char* name : {"time", "clock", "date"}) {
+    lua_getfield(L, -2, name);
+    lua_setfield(L, -2, name);
+  }
+  push_member_meta(L, "os", kOsBlocked);
+  lua_setmetatable(L, -2);
+  lua_setfield(L, step_tmpl, "os");
+  lua_pop(L, 1);
+  lua_pushnil(L);
+  lua_setglobal(L, LUA_OSLIBNAME);
+  lua_getfield(L, LUA_REGISTRYINDEX, "_LOADED");
+  if (lua_istable(L, -1)) {
+    lua_pushnil(L);
+    lua_setfield(L, -2, LUA_OSLIBNAME);
+  }
+  lua_pop(L, 1);
+
+  lua::push_sluice_template(L);
+  make_lazy(L, lua_gettop(L));
+  lua_setfield(L, step_tmpl, "sluice");
+
+  lua_createtable(L, 0, 24);
+  const int step_base = lua_gettop(L);
+  lua_pushnil(L);
+  while (lua_next(L, base)) {
+    lua_pushvalue(L, -2);
+    lua_insert(L, -2);
+    lua_rawset(L, step_base);
+  }
+  const struct { const char* name; lua_CFunction fn; } step_fns[] = {
+      {"load", sandbox_load}, {"loadstring", sandbox_loadstring}, {"require", sandbox_require}, {"print", sandbox_print}};
+  for (const auto& f : step_fns) {
+    lua_pushcfunction(L, f.fn);
+    lua_setfield(L, step_base, f.name);
+  }
+  push_env_meta(L, step_base, step_tmpl, kStepBlocked);
+  set_registry(L, &kStepEnvMetaKey);
+  lua_settop(L, 0);
 
   lua_createtable(L, 0, 2);
   lua_pushcfunction(L, steps_index);
@@ -292,8 +681,24 @@ int init_state(lua_State* L) {
   lua_setfield(L, -2, "__metatable");
   set_registry(L, &kStepsMetaKey);
 
+  lua_createtable(L, 0, 2);
+  lua_pushcfunction(L, ctx_index);
+  lua_setfield(L, -2, "__index");
+  lua_pushboolean(L, 0);
+  lua_setfield(L, -2, "__metatable");
+  set_registry(L, &kCtxMetaKey);
+  lua_pushcfunction(L, on_error);
+  set_registry(L, &kOnErrorKey);
+  lua_pushcfunction(L, call_body);
+  set_registry(L, &kCallBodyKey);
   lua_newtable(L);
   set_registry(L, &kChunksKey);
+  lua_newtable(L);
+  set_registry(L, &kStepChunksKey);
+  lua_pushboolean(L, 0);  // run_step sets and resets these; the slots must exist
+  set_registry(L, &kCurrentEnvKey);
+  lua_pushboolean(L, 0);
+  set_registry(L, &kLoadedKey);
   lua_pushliteral(L, "time limit exceeded");
   set_registry(L, &kTimeMsgKey);
   lua_pushliteral(L, "memory limit exceeded");
@@ -301,23 +706,18 @@ int init_state(lua_State* L) {
   return 0;
 }
 
-// Pushes a fresh sandbox environment: the allowed base functions, _G, and the
-// metatable that supplies fresh library copies and names blocked globals.
-void push_env(lua_State* L) {
-  lua_createtable(L, 0, 24);
-  const int env = lua_gettop(L);
-  push_registry(L, &kBaseKey);
-  lua_pushnil(L);
-  while (lua_next(L, -2)) {
-    lua_pushvalue(L, -2);
-    lua_insert(L, -2);
-    lua_rawset(L, env);
-  }
-  lua_pop(L, 1);
-  lua_pushvalue(L, env);
-  lua_setfield(L, env, "_G");
-  push_registry(L, &kEnvMetaKey);
-  lua_setmetatable(L, env);
+// Pushes a fresh sandbox environment for `meta` (kEnvMetaKey or
+// kStepEnvMetaKey) and makes it the running call's: an empty table with _G,
+// reading the base functions through its metatable. Library copies and the
+// script's own globals land in it; nothing is shared with another call.
+void push_env(lua_State* L, void* meta = &kEnvMetaKey) {
+  lua_createtable(L, 0, 4);
+  push_registry(L, meta);
+  lua_setmetatable(L, -2);
+  lua_pushvalue(L, -1);
+  lua_setfield(L, -2, "_G");
+  lua_pushvalue(L, -1);
+  set_registry(L, &kCurrentEnvKey);
 }
 
 void push_value(lua_State* L, const dsl::Value& v) {
@@ -384,7 +784,8 @@ struct Call {
 };
 
 int on_error(lua_State* L) {
-  auto* c = static_cast<Call*>(lua_touserdata(L, lua_upvalueindex(1)));
+  State* s = state_of(L);
+  auto* c = static_cast<Call*>(s->call);
   switch (lua_type(L, 1)) {
     case LUA_TSTRING:
     case LUA_TNUMBER:
@@ -396,7 +797,7 @@ int on_error(lua_State* L) {
     default:
       c->message = std::string("(error object is a ") + luaL_typename(L, 1) + " value)";
   }
-  if (c->want_traceback) {
+  if (c->want_traceback && s->abort != Abort::Memory) {  // a traceback needs memory
     luaL_traceback(L, L, nullptr, 1);
     c->traceback = lua_tostring(L, -1);
     lua_pop(L, 1);
@@ -406,20 +807,20 @@ int on_error(lua_State* L) {
 }
 
 int call_body(lua_State* L) {
-  auto* c = static_cast<Call*>(lua_touserdata(L, 1));
+  auto* c = static_cast<Call*>(state_of(L)->call);
   lua_settop(L, 0);
   c->body(L, c->ud);
   return 0;
 }
 
+// The two functions are made once (init_state): pushing a C function in
+// LuaJIT allocates a closure, which would cost every call.
 int trampoline(lua_State* L) {
   auto* c = static_cast<Call*>(lua_touserdata(L, 1));
   lua_settop(L, 0);
-  lua_pushlightuserdata(L, c);
-  lua_pushcclosure(L, on_error, 1);
-  lua_pushcfunction(L, call_body);
-  lua_pushlightuserdata(L, c);
-  c->status = lua_pcall(L, 1, 0, 1);
+  push_registry(L, &kOnErrorKey);
+  push_registry(L, &kCallBodyKey);
+  c->status = lua_pcall(L, 0, 0, 1);
   if (c->status != 0 && c->message.empty()) {
     if (lua_type(L, -1) == LUA_TSTRING)
       c->message = lua_tostring(L, -1);
@@ -431,7 +832,7 @@ int trampoline(lua_State* L) {
 
 // Runs `c` under `limits`. False when it failed; then c.message says why, and a
 // limit that was hit wins over whatever error the script saw or raised.
-bool run(State& s, const LuaLimits& limits, Call& c) {
+bool run(State& s, const LuaLimits& limits, Call& c, Clock::time_point* deadline = nullptr) {
   s.abort = Abort::None;
   s.gc_floor = 0;
   s.limit = limits.memory;
@@ -439,8 +840,11 @@ bool run(State& s, const LuaLimits& limits, Call& c) {
   s.deadline = limits.time >= std::chrono::duration_cast<std::chrono::milliseconds>(Clock::time_point::max() - now)
                    ? Clock::time_point::max()
                    : now + limits.time;
+  if (deadline) *deadline = s.deadline;
   s.active = true;
+  s.call = &c;
   const int rc = lua_cpcall(s.L, trampoline, &c);
+  s.call = nullptr;
   s.active = false;
   s.limit = std::numeric_limits<uint64_t>::max();
   Abort why = s.abort;
@@ -451,12 +855,13 @@ bool run(State& s, const LuaLimits& limits, Call& c) {
       c.message = lua_type(s.L, -1) == LUA_TSTRING ? lua_tostring(s.L, -1) : "not enough memory";
   }
   lua_settop(s.L, 0);
+  lua_pushboolean(s.L, 0);  // the call's environment is garbage now (the slot exists: no allocation)
+  set_registry(s.L, &kCurrentEnvKey);
   // A call that outlived its deadline inside C code still fails.
   if (why == Abort::None && Clock::now() > s.deadline) why = Abort::Time;
   if (why == Abort::Memory) lua_gc(s.L, LUA_GCCOLLECT, 0);
   if (why != Abort::None) {
     c.message = why == Abort::Time ? "time limit exceeded" : "memory limit exceeded";
-    c.traceback.clear();
     return false;
   }
   return c.status == 0;
@@ -560,6 +965,276 @@ std::string when_message(std::string m) {
   return "when: " + m;
 }
 
+// --- Lua steps ---
+
+uint64_t fnv1a(uint64_t h, const std::string& text) {
+  for (unsigned char ch : text) {
+    h ^= ch;
+    h *= 1099511628211ull;
+  }
+  return (h ^ 0xff) * 1099511628211ull;  // a separator, so ("ab","c") != ("a","bc")
+}
+
+void push_text_map(lua_State* L, const std::map<std::string, std::string>& m) {
+  lua_createtable(L, 0, static_cast<int>(m.size()));
+  for (const auto& [key, text] : m) {
+    lua_pushlstring(L, key.data(), key.size());
+    lua_pushlstring(L, text.data(), text.size());
+    lua_rawset(L, -3);
+  }
+}
+
+void push_bindings(lua_State* L, const std::vector<std::pair<std::string, dsl::Value>>& matrix) {
+  lua_createtable(L, 0, static_cast<int>(matrix.size()));
+  for (const auto& [key, value] : matrix) {
+    lua_pushlstring(L, key.data(), key.size());
+    push_value(L, value);
+    lua_rawset(L, -3);
+  }
+}
+
+void push_step_values(lua_State* L, const std::map<std::string, std::string>& values) {
+  lua_createtable(L, 0, static_cast<int>(values.size()));
+  for (const auto& [key, text] : values) {
+    lua_pushlstring(L, key.data(), key.size());
+    push_step_value(L, text);
+    lua_rawset(L, -3);
+  }
+}
+
+// Pushes the value of ctx.<key> for the running step, or nothing (returns
+// false) for a key ctx does not have. Fresh tables every time: nothing a step
+// changes in them is seen by anyone else.
+bool push_ctx_field(lua_State* L, const LuaStepInput& in, const char* key) {
+  if (std::strcmp(key, "params") == 0) {
+    lua_createtable(L, 0, static_cast<int>(in.params.size()));
+    for (const auto& [name, value] : in.params) {
+      lua_pushlstring(L, name.data(), name.size());
+      push_value(L, value);
+      lua_rawset(L, -3);
+    }
+  } else if (std::strcmp(key, "inputs") == 0) {
+    push_text_map(L, in.inputs);
+  } else if (std::strcmp(key, "outputs") == 0) {
+    push_text_map(L, in.outputs);
+  } else if (std::strcmp(key, "matrix") == 0) {
+    push_bindings(L, in.matrix);
+  } else if (std::strcmp(key, "run") == 0) {
+    lua_createtable(L, 0, 3);
+    lua_pushlstring(L, in.run.id.data(), in.run.id.size());
+    lua_setfield(L, -2, "id");
+    lua_pushlstring(L, in.run.step.data(), in.run.step.size());
+    lua_setfield(L, -2, "step");
+    lua_pushinteger(L, in.run.attempt);
+    lua_setfield(L, -2, "attempt");
+  } else if (std::strcmp(key, "steps") == 0) {
+    lua_createtable(L, 0, static_cast<int>(in.steps.size()));
+    for (const auto& [name, up] : in.steps) {
+      lua_pushlstring(L, name.data(), name.size());
+      if (up.matrix) {
+        lua_createtable(L, static_cast<int>(up.instances.size()), 0);
+        int i = 0;
+        for (const LuaUpstream::Instance& inst : up.instances) {
+          lua_createtable(L, 0, 2);
+          push_bindings(L, inst.matrix);
+          lua_setfield(L, -2, "matrix");
+          push_step_values(L, inst.values);
+          lua_setfield(L, -2, "values");
+          lua_rawseti(L, -2, ++i);
+        }
+      } else {
+        lua_createtable(L, 0, 1);
+        push_step_values(L, up.values);
+        lua_setfield(L, -2, "values");
+      }
+      lua_rawset(L, -3);
+    }
+  } else if (std::strcmp(key, "workdir") == 0) {
+    lua_pushlstring(L, in.workdir.data(), in.workdir.size());
+  } else {
+    return false;
+  }
+  return true;
+}
+
+// __index of ctx (ctx, key): a field is built when first read and then kept
+// in ctx, so a step that reads only ctx.params pays only for ctx.params.
+int ctx_index(lua_State* L) {
+  const lua::StepContext* c = lua::current_step(L);
+  if (!c || lua_type(L, 2) != LUA_TSTRING || !push_ctx_field(L, *c->in, lua_tostring(L, 2))) return 0;
+  lua_pushvalue(L, 2);
+  lua_pushvalue(L, -2);
+  lua_rawset(L, 1);
+  return 1;
+}
+
+// Pushes a fresh, empty ctx whose fields appear as they are read. LuaJIT
+// ignores __pairs, so pairs(ctx) lists only the fields read so far.
+void push_ctx(lua_State* L) {
+  lua_createtable(L, 0, 8);
+  push_registry(L, &kCtxMetaKey);
+  lua_setmetatable(L, -2);
+}
+
+struct StepCall {
+  State* s;
+  const LuaStepInput* in;
+  LuaStepResult* out;
+  std::string name;  // the chunk's display name
+};
+
+// Pushes the step's compiled chunk: from the per-host cache while the file (or
+// the inline text) is unchanged, else compiled now (a syntax error raises
+// "name:line: message").
+void push_step_chunk(lua_State* L, StepCall& sc) {
+  State& s = *sc.s;
+  const LuaStepInput& in = *sc.in;
+  const bool file = !in.script_path.empty();
+  State::FileStamp stamp;
+  if (file) {
+    struct stat st {};
+    if (::stat(in.script_path.c_str(), &st) != 0)
+      luaL_error(L, "%s: cannot read the script %s: %s", sc.name.c_str(), in.script_path.c_str(), std::strerror(errno));
+    stamp.mtime_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
+    stamp.size = st.st_size;
+    stamp.ino = st.st_ino;
+  }
+  push_registry(L, &kStepChunksKey);
+  const int cache = lua_gettop(L);
+  lua_pushlstring(L, sc.name.data(), sc.name.size());
+  lua_rawget(L, cache);  // { text = ..., fn = ... } or nil
+  if (lua_istable(L, -1)) {
+    bool hit = false;
+    if (file) {
+      auto it = s.step_files.find(sc.name);
+      hit = it != s.step_files.end() && it->second.mtime_ns == stamp.mtime_ns && it->second.size == stamp.size &&
+            it->second.ino == stamp.ino;
+    } else {
+      lua_getfield(L, -1, "text");
+      size_t len = 0;
+      const char* text = lua_tolstring(L, -1, &len);
+      hit = text && len == in.code.size() && std::memcmp(text, in.code.data(), len) == 0;
+      lua_pop(L, 1);
+    }
+    if (hit) {
+      lua_getfield(L, -1, "fn");
+      lua_replace(L, cache);
+      lua_settop(L, cache);
+      return;
+    }
+  }
+  lua_settop(L, cache);
+
+  std::string text;
+  if (file) {
+    std::ifstream f(in.script_path, std::ios::binary);
+    std::ostringstream ss;
+    if (f) ss << f.rdbuf();
+    if (!f) luaL_error(L, "%s: cannot read the script %s", sc.name.c_str(), in.script_path.c_str());
+    text = ss.str();
+  }
+  const std::string& source = file ? text : in.code;
+  const std::string chunkname = (file ? "@" : "=") + sc.name;
+  if (!source.empty() && source[0] == LUA_SIGNATURE[0])
+    luaL_error(L, "%s: the script is bytecode; only text chunks are allowed", sc.name.c_str());
+  if (luaL_loadbufferx(L, source.data(), source.size(), chunkname.c_str(), "t") != 0) lua_error(L);
+  if (s.step_chunks >= kMaxStepChunks) {
+    lua_newtable(L);
+    lua_pushvalue(L, -1);
+    set_registry(L, &kStepChunksKey);
+    lua_replace(L, cache);
+    s.step_chunks = 0;
+    s.step_files.clear();
+  }
+  lua_pushlstring(L, sc.name.data(), sc.name.size());
+  lua_createtable(L, 0, 2);
+  lua_pushvalue(L, -3);
+  lua_setfield(L, -2, "fn");
+  if (!file) {
+    lua_pushlstring(L, in.code.data(), in.code.size());
+    lua_setfield(L, -2, "text");
+  }
+  lua_rawset(L, cache);
+  ++s.step_chunks;
+  if (file) s.step_files[sc.name] = stamp;
+  lua_replace(L, cache);
+}
+
+bool is_value_name(const char* k, size_t len) {
+  if (len == 0 || std::isdigit(static_cast<unsigned char>(k[0]))) return false;
+  for (size_t i = 0; i < len; ++i) {
+    const unsigned char c = static_cast<unsigned char>(k[i]);
+    if (!std::isalnum(c) && c != '_' && c != '-' && c != '.') return false;
+  }
+  return true;
+}
+
+// The chunk's return value (at `index`) -> the step's values.
+void collect_values(lua_State* L, StepCall& sc, int index) {
+  const char* name = sc.name.c_str();
+  if (lua_isnoneornil(L, index)) return;
+  if (!lua_istable(L, index))
+    luaL_error(L, "%s: a Lua step returns a table of values (or nothing), not a %s", name, luaL_typename(L, index));
+  auto& values = sc.out->values;
+  lua_pushnil(L);
+  while (lua_next(L, index)) {
+    if (lua_type(L, -2) != LUA_TSTRING) {
+      lua_pushvalue(L, -2);
+      const char* key = lua_tostring(L, -1);  // nil/boolean/table keys: no text
+      luaL_error(L, "%s: returned a value under the %s key %s; step values need names", name, luaL_typename(L, -3),
+                 key ? key : "?");
+    }
+    size_t klen = 0;
+    const char* key = lua_tolstring(L, -2, &klen);
+    if (!is_value_name(key, klen))
+      luaL_error(L, "%s: value name '%s' is not valid (letters, digits, '_', '-', '.'; not starting with a digit)", name,
+                 key);
+    std::string& slot = values[std::string(key, klen)];
+    switch (lua_type(L, -1)) {
+      case LUA_TSTRING: {
+        size_t len = 0;
+        const char* text = lua_tolstring(L, -1, &len);
+        slot.assign(text, len);
+        break;
+      }
+      case LUA_TNUMBER:
+        slot = lua::format_number(lua_tonumber(L, -1));
+        break;
+      case LUA_TBOOLEAN:
+        slot = lua_toboolean(L, -1) ? "true" : "false";
+        break;
+      default:
+        luaL_error(L, "%s: value '%s' is a %s; step values must be strings, numbers or booleans", name, key,
+                   luaL_typename(L, -1));
+    }
+    lua_pop(L, 1);
+  }
+}
+
+void step_body(lua_State* L, void* ud) {
+  auto* sc = static_cast<StepCall*>(ud);
+  const LuaStepInput& in = *sc->in;
+  push_step_chunk(L, *sc);  // 1
+  push_env(L, &kStepEnvMetaKey);  // 2
+  push_ctx(L);  // 3
+  lua_pushvalue(L, 3);
+  lua_setfield(L, 2, "ctx");
+
+  // math.random: the same sequence for the same run, step and matrix instance.
+  uint64_t h = fnv1a(fnv1a(14695981039346656037ull, in.run.id), in.run.step);
+  for (const auto& [key, value] : in.matrix) h = fnv1a(fnv1a(h, key), value.to_text());
+  push_registry(L, &kRandomSeedKey);
+  lua_pushnumber(L, static_cast<double>(h >> 11));  // < 2^53: exact
+  lua_call(L, 1, 0);
+
+  lua_pushvalue(L, 2);
+  lua_setfenv(L, 1);
+  lua_pushvalue(L, 1);
+  lua_pushvalue(L, 3);
+  lua_call(L, 1, 1);  // the chunk gets ctx as `...` too
+  collect_values(L, *sc, lua_gettop(L));
+}
+
 }  // namespace
 
 LuaHost::LuaHost() : s_(std::make_unique<State>()) {
@@ -595,6 +1270,38 @@ LuaHost& LuaHost::operator=(LuaHost&& other) noexcept {
   return *this;
 }
 
+LuaStepResult LuaHost::run_step(const LuaStepInput& in) {
+  LuaStepResult out;
+  State& s = *s_;
+  lua::StepContext ctx;
+  ctx.in = &in;
+  ctx.out = &out;
+  ctx.memory_limit = in.limits.memory;
+  StepCall sc{&s, &in, &out, in.chunk_name};
+  if (sc.name.empty()) sc.name = in.script_path.empty() ? "lua_inline:" + in.run.step : in.script_path;
+  Call c;
+  c.body = step_body;
+  c.ud = &sc;
+  c.want_traceback = true;
+  s.step = &ctx;
+  out.ok = run(s, in.limits, c, &ctx.deadline);
+  s.step = nullptr;
+  lua_pushboolean(s.L, 0);  // the step's modules (the slot exists: no allocation)
+  set_registry(s.L, &kLoadedKey);
+  if (ctx.log_dropped) {
+    LuaLogLine line{LuaLogLine::Level::Warn, std::to_string(ctx.log_dropped) + " log lines dropped (over " +
+                                                 std::to_string(lua::kMaxLogBytes >> 20) + " MiB of log)"};
+    if (in.on_log) in.on_log(line);
+    out.log.push_back(std::move(line));
+  }
+  if (!out.ok) {
+    out.error = std::move(c.message);
+    out.traceback = std::move(c.traceback);
+    out.values.clear();
+  }
+  return out;
+}
+
 uint64_t LuaHost::memory_used() const { return s_->used(); }
 
 bool LuaHost::exact_memory_limit() const { return s_->counting; }
@@ -612,5 +1319,34 @@ bool LuaHost::eval_when(const std::string& expr, const WhenInput& in, const LuaL
   result = w.result;
   return true;
 }
+
+namespace lua {
+
+StepContext* current_step(lua_State* L) {
+  State* s = state_of(L);
+  return s ? s->step : nullptr;
+}
+
+void check_limits(lua_State* L) {
+  State* s = state_of(L);
+  if (!s || !s->active) return;
+  if (s->abort == Abort::None) {
+    if (Clock::now() >= s->deadline)
+      s->abort = Abort::Time;
+    else if (!s->counting && s->used() > s->limit)
+      s->abort = Abort::Memory;
+  }
+  if (s->abort != Abort::None) raise_abort(L, s);
+}
+
+void raise_time_limit(lua_State* L) {
+  State* s = state_of(L);
+  if (s && s->active && s->abort == Abort::None) s->abort = Abort::Time;
+  if (s && s->active) raise_abort(L, s);
+  luaL_error(L, "time limit exceeded");
+  std::abort();  // luaL_error does not return
+}
+
+}  // namespace lua
 
 }  // namespace sluice::engine

@@ -1,12 +1,13 @@
 #pragma once
-// The Lua host: one LuaJIT state with the sluice sandbox and its limits. Today it
-// evaluates `when` expressions; Lua steps and Lua plugins are meant to run on the
-// same host (same sandbox, same limits, same protected calls). See docs/lua.md,
-// "Lua sandbox (when expressions)".
+// The Lua host: one LuaJIT state with the sluice sandbox and its limits. It
+// evaluates `when` expressions and runs Lua steps (and, later, Lua plugins) with
+// the same sandbox, limits and protected calls. See docs/lua.md.
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -41,6 +42,75 @@ struct WhenInput {
   const std::map<std::string, std::map<std::string, std::string>>* step_values = nullptr;
 };
 
+// An upstream step as a Lua step sees it in `ctx.steps`. A plain step reads as
+// { values = {...} }; a matrix step (matrix = true) as a list of its instances,
+// each { matrix = {...}, values = {...} }, in the order given. Values are the
+// recorded text, converted as for `when` (booleans, numbers, else strings).
+struct LuaUpstream {
+  struct Instance {
+    std::vector<std::pair<std::string, dsl::Value>> matrix;
+    std::map<std::string, std::string> values;
+  };
+  bool matrix = false;
+  std::map<std::string, std::string> values;  // a plain step
+  std::vector<Instance> instances;            // a matrix step
+};
+
+struct LuaLogLine {
+  enum class Level { Info, Warn, Error };
+  Level level = Level::Info;
+  std::string text;
+};
+
+struct LuaMetric {
+  std::string name;
+  double value = 0;
+  std::optional<int64_t> step;  // sluice.metric's third argument
+};
+
+// Everything one Lua step attempt needs; plain data, copied into Lua (never
+// referenced after run_step returns). See docs/lua.md, "Lua steps".
+struct LuaStepInput {
+  // The chunk: the file `script_path` (re-read each call, compiled once per host
+  // while its text is unchanged) or, when that is empty, the text `code`.
+  std::string script_path;
+  std::string code;
+  // How errors name the chunk: `name:line: message`. Default: script_path for a
+  // file, "lua_inline:<run.step>" for inline code. LuaJIT shortens names longer
+  // than 60 bytes from the left, so prefer a path relative to the workflow file.
+  std::string chunk_name;
+
+  dsl::ParamValues params;
+  std::map<std::string, std::string> inputs;   // name -> absolute path; readable through sluice.fs
+  std::map<std::string, std::string> outputs;  // name -> absolute path inside workdir
+  std::vector<std::pair<std::string, dsl::Value>> matrix;  // this instance's bindings
+  struct Run {
+    std::string id;
+    std::string step;
+    int attempt = 1;
+  } run;
+  std::map<std::string, LuaUpstream> steps;  // upstream step name -> what it recorded
+  std::string workdir;                       // absolute, existing; sluice.fs's root
+  LuaLimits limits;
+  std::vector<std::string> http_hosts;  // "host" or "host:port" sluice.http may reach; empty = none
+  std::string plugin_dir;               // "" = require() finds stdlib modules only
+  // Called on the calling thread for each log line as it is written (it is
+  // also collected in the result). Optional.
+  std::function<void(const LuaLogLine&)> on_log;
+};
+
+struct LuaStepResult {
+  bool ok = false;
+  // On failure: "chunk:line: message" (a Lua error), "chunk: ..." (a bad return
+  // value, an unreadable script), or "time limit exceeded" / "memory limit
+  // exceeded"; `traceback` is the Lua stack where it happened, for the log.
+  std::string error;
+  std::string traceback;
+  std::map<std::string, std::string> values;  // the returned table, as text
+  std::vector<LuaLogLine> log;                // sluice.log.*, print
+  std::vector<LuaMetric> metrics;             // sluice.metric, in call order
+};
+
 // One LuaJIT state with the sluice sandbox. Not thread-safe: one LuaHost per
 // worker thread, never shared between threads; values cross hosts by deep copy.
 // Every call into Lua is protected: a Lua error, a limit or an allocation failure
@@ -61,6 +131,10 @@ class LuaHost {
   // "when: <message>" (no chunk name or position).
   bool eval_when(const std::string& expr, const WhenInput& in, const LuaLimits& limits, bool& result,
                  std::string& error);
+
+  // Runs one Lua step attempt in a fresh sandbox environment (see LuaStepInput).
+  // Never throws for anything the script does; the host stays usable.
+  LuaStepResult run_step(const LuaStepInput& in);
 
   // Bytes the state holds now.
   uint64_t memory_used() const;
