@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/lua_host.h"
+#include "support/temp_dir.h"
 
 using namespace sluice;
 using namespace sluice::engine;
@@ -25,21 +26,7 @@ using nlohmann::json;
 
 namespace {
 
-struct TempDir {
-  std::string path;
-  TempDir() {
-    char tmpl[] = "/tmp/sluice_lua_stdlib_test_XXXXXX";
-    REQUIRE(::mkdtemp(tmpl) != nullptr);
-    char real[PATH_MAX];
-    REQUIRE(::realpath(tmpl, real) != nullptr);
-    path = real;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
-  }
-  std::string operator/(const std::string& name) const { return path + "/" + name; }
-};
+using TempDir = sluice::test::ScratchDir;
 
 void write_file(const std::string& path, const std::string& text) {
   std::filesystem::create_directories(std::filesystem::path(path).parent_path());

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "engine/runner_posix.h"
+#include "support/temp_dir.h"
 
 using namespace std::chrono_literals;
 using sluice::engine::make_posix_runner;
@@ -29,21 +30,7 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-struct TempDir {
-  std::string path;
-  TempDir() {
-    char tmpl[] = "/tmp/sluice_runner_test_XXXXXX";
-    REQUIRE(::mkdtemp(tmpl) != nullptr);
-    char real[PATH_MAX];
-    REQUIRE(::realpath(tmpl, real) != nullptr);
-    path = real;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
-  }
-  std::string operator/(const std::string& name) const { return path + "/" + name; }
-};
+using TempDir = sluice::test::ScratchDir;
 
 std::string slurp(const std::string& path) {
   std::ifstream in(path);
