@@ -36,7 +36,7 @@ constexpr size_t kMaxChunks = 256;
 constexpr size_t kMaxStepChunks = 256;
 
 // Registry keys: the addresses of these objects, as light userdata.
-char kStateKey, kOnErrorKey, kCallBodyKey, kCtxMetaKey, kEnvMetaKey, kStepEnvMetaKey, kStepsMetaKey, kChunksKey, kTimeMsgKey, kMemMsgKey, kCurrentEnvKey,
+char kStateKey, kOnErrorKey, kCallBodyKey, kCtxMetaKey, kEnvMetaKey, kStepEnvMetaKey, kStepsMetaKey, kChunksKey, kTimeMsgKey, kMemMsgKey, kCancelMsgKey, kCurrentEnvKey,
     kLoadedKey, kRandomSeedKey, kStepChunksKey;
 
 // The base functions a sandboxed chunk sees (plus pcall/xpcall, wrapped).
@@ -74,7 +74,7 @@ return function(...) return pass(pcall(...)) end,
   function(...) return pass(resume(...)) end
 )lua";
 
-enum class Abort { None, Time, Memory };
+enum class Abort { None, Time, Memory, Cancel };
 
 void push_registry(lua_State* L, void* key) {
   lua_pushlightuserdata(L, key);
@@ -97,6 +97,7 @@ struct LuaHost::State {
   bool active = false;
   uint64_t limit = std::numeric_limits<uint64_t>::max();
   Clock::time_point deadline;
+  const std::atomic<bool>* cancel = nullptr;  // the current call's cancel flag
   Abort abort = Abort::None;
   uint64_t gc_floor = 0;  // bytes held after the last full GC the hook ran
   size_t chunks = 0;      // entries in the chunk cache
@@ -153,7 +154,7 @@ int ctx_index(lua_State* L);
 
 [[noreturn]] void raise_abort(lua_State* L, const State* s) {
   // Kept in the registry since start-up, so pushing one allocates nothing.
-  push_registry(L, s->abort == Abort::Time ? &kTimeMsgKey : &kMemMsgKey);
+  push_registry(L, s->abort == Abort::Time ? &kTimeMsgKey : s->abort == Abort::Cancel ? &kCancelMsgKey : &kMemMsgKey);
   lua_error(L);
   std::abort();  // lua_error does not return
 }
@@ -164,7 +165,9 @@ void count_hook(lua_State* L, lua_Debug*) {
   State* s = state_of(L);
   if (!s || !s->active) return;
   if (s->abort == Abort::None) {
-    if (Clock::now() >= s->deadline) {
+    if (s->cancel && s->cancel->load(std::memory_order_relaxed)) {
+      s->abort = Abort::Cancel;
+    } else if (Clock::now() >= s->deadline) {
       s->abort = Abort::Time;
     } else {
       uint64_t used = s->used();
@@ -703,6 +706,8 @@ int init_state(lua_State* L) {
   set_registry(L, &kTimeMsgKey);
   lua_pushliteral(L, "memory limit exceeded");
   set_registry(L, &kMemMsgKey);
+  lua_pushliteral(L, "cancelled");
+  set_registry(L, &kCancelMsgKey);
   return 0;
 }
 
@@ -841,11 +846,13 @@ bool run(State& s, const LuaLimits& limits, Call& c, Clock::time_point* deadline
                    ? Clock::time_point::max()
                    : now + limits.time;
   if (deadline) *deadline = s.deadline;
+  s.cancel = limits.cancel;
   s.active = true;
   s.call = &c;
   const int rc = lua_cpcall(s.L, trampoline, &c);
   s.call = nullptr;
   s.active = false;
+  s.cancel = nullptr;
   s.limit = std::numeric_limits<uint64_t>::max();
   Abort why = s.abort;
   s.abort = Abort::None;
@@ -861,7 +868,7 @@ bool run(State& s, const LuaLimits& limits, Call& c, Clock::time_point* deadline
   if (why == Abort::None && Clock::now() > s.deadline) why = Abort::Time;
   if (why == Abort::Memory) lua_gc(s.L, LUA_GCCOLLECT, 0);
   if (why != Abort::None) {
-    c.message = why == Abort::Time ? "time limit exceeded" : "memory limit exceeded";
+    c.message = why == Abort::Time ? "time limit exceeded" : why == Abort::Cancel ? "cancelled" : "memory limit exceeded";
     return false;
   }
   return c.status == 0;
@@ -1331,7 +1338,9 @@ void check_limits(lua_State* L) {
   State* s = state_of(L);
   if (!s || !s->active) return;
   if (s->abort == Abort::None) {
-    if (Clock::now() >= s->deadline)
+    if (s->cancel && s->cancel->load(std::memory_order_relaxed))
+      s->abort = Abort::Cancel;
+    else if (Clock::now() >= s->deadline)
       s->abort = Abort::Time;
     else if (!s->counting && s->used() > s->limit)
       s->abort = Abort::Memory;
