@@ -13,6 +13,7 @@
 #include "engine/run_recorder.h"
 #include "engine/runner_posix.h"
 #include "engine/status_printer.h"
+#include "engine/workflow_actions.h"
 #include "engine/workflow_args.h"
 
 namespace sluice::engine {
@@ -68,6 +69,17 @@ int run_run(const Args& args) {
     return kExitBadInput;
   }
   opt.run_id = new_run_id();
+  // merge: the plugin catalog (plugin_catalog.h) replaces this built-ins-only lookup.
+  static const dsl::PluginManifest workflow_manifest = workflow_plugin_manifest();
+  static const std::shared_ptr<ActionHandler> workflow_handler = make_workflow_handler();
+  opt.find_plugin = [](const std::string& plugin, const dsl::PluginManifest*& manifest, std::string& err) {
+    if (plugin == "workflow") {
+      manifest = &workflow_manifest;
+      return workflow_handler;
+    }
+    err = "unknown plugin '" + plugin + "'";
+    return std::shared_ptr<ActionHandler>();
+  };
 
   std::unique_ptr<Runner> runner = make_posix_runner();
   StatusPrinter printer(*wf, stdout, isatty(STDOUT_FILENO) && std::getenv("TERM") && std::string(std::getenv("TERM")) != "dumb");
