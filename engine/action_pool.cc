@@ -46,11 +46,19 @@ struct ActionPool::Impl {
   // The host side of one attempt, on its worker thread.
   class Context : public ActionContext {
    public:
-    Context(Impl& pool, Job& job, std::unique_ptr<LuaHost>& host, int log_fd)
-        : pool_(pool), job_(job), host_(host), fd_(log_fd) {
+    Context(Impl& pool, Job& job, std::unique_ptr<LuaHost>& host) : pool_(pool), job_(job), host_(host) {
       if (job.call.timeout.count() > 0) deadline_ = SteadyClock::now() + job.call.timeout;
     }
+    ~Context() {
+      if (fd_ >= 0) ::close(fd_);
+    }
+    // The log file is created on the first line: an attempt that logs
+    // nothing costs no file (most Lua steps; see docs/lua.md).
     void log(std::string_view line) override {
+      if (fd_ < 0 && log_error.empty() && !job_.call.log_path.empty()) {
+        fd_ = ::open(job_.call.log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (fd_ < 0) log_error = "cannot write the step's log " + job_.call.log_path + ": " + std::strerror(errno);
+      }
       if (fd_ >= 0) {
         std::string text(line);
         text += '\n';
@@ -85,12 +93,13 @@ struct ActionPool::Impl {
     bool past_deadline() const { return deadline_ && SteadyClock::now() >= *deadline_; }
 
     std::vector<std::pair<std::string, double>> metrics;
+    std::string log_error;  // the log could not be created
 
    private:
     Impl& pool_;
     Job& job_;
     std::unique_ptr<LuaHost>& host_;
-    int fd_;
+    int fd_ = -1;
     std::optional<SteadyClock::time_point> deadline_;
   };
 
@@ -106,13 +115,8 @@ struct ActionPool::Impl {
     Finished f;
     f.id = job.id;
     f.started = std::chrono::system_clock::now();
-    int fd = -1;
-    if (!job.call.log_path.empty())
-      fd = ::open(job.call.log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (!job.call.log_path.empty() && fd < 0) {
-      f.result.error = "cannot write the step's log " + job.call.log_path + ": " + std::strerror(errno);
-    } else {
-      Context ctx(*this, job, host, fd);
+    {
+      Context ctx(*this, job, host);
       try {
         f.result = job.handler->invoke(job.call, ctx);
       } catch (const std::exception& e) {
@@ -122,9 +126,9 @@ struct ActionPool::Impl {
       }
       if (!f.result.ok && !f.result.cancelled && job.cancel.load()) f.result.cancelled = true;
       if (!f.result.ok && !f.result.timed_out && !f.result.cancelled && ctx.past_deadline()) f.result.timed_out = true;
+      if (!ctx.log_error.empty() && f.result.ok) f.result = ActionResult{false, false, false, ctx.log_error, {}};
       f.metrics = std::move(ctx.metrics);
     }
-    if (fd >= 0) ::close(fd);
     f.finished = std::chrono::system_clock::now();
     {
       std::lock_guard<std::mutex> lock(mu);

@@ -38,7 +38,8 @@ class ActionPool {
   ~ActionPool();  // cancels whatever runs, then joins every thread
 
   // Queues one attempt. The pool writes the attempt's log (call.log_path,
-  // created/truncated), enforces `call.timeout` through the context
+  // created/truncated at the first line; no file when nothing is logged),
+  // enforces `call.timeout` through the context
   // (cancelled() turns true once it passes) and catches anything the handler
   // throws (the attempt fails with the exception's message).
   Id submit(std::shared_ptr<ActionHandler> handler, ActionCall call, bool stream);
