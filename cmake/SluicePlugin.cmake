@@ -6,6 +6,8 @@
 # name and version are read from plugin.toml (one source of truth) and given to
 # the code as SLUICE_PLUGIN_NAME and SLUICE_PLUGIN_VERSION. The target is
 # sluice_plugin_<name>; only the entry symbol is exported.
+set(SLUICE_PLUGIN_EXPORTS_MAP ${CMAKE_CURRENT_LIST_DIR}/plugin-exports.map)
+
 function(sluice_add_plugin name)
   cmake_parse_arguments(P "INSTALL" "DIR;OUTPUT_DIR" "SOURCES" ${ARGN})
   set(manifest ${P_DIR}/plugin.toml)
@@ -23,6 +25,10 @@ function(sluice_add_plugin name)
     CXX_VISIBILITY_PRESET hidden
     VISIBILITY_INLINES_HIDDEN ON)
   target_link_libraries(${target} PRIVATE sluice_plugin_sdk)
+  # A missing library fails the link, not dlopen; only the entry symbol is exported.
+  target_link_options(${target} PRIVATE -Wl,--no-undefined
+    -Wl,--version-script=${SLUICE_PLUGIN_EXPORTS_MAP})
+  set_property(TARGET ${target} APPEND PROPERTY LINK_DEPENDS ${SLUICE_PLUGIN_EXPORTS_MAP})
   target_compile_definitions(${target} PRIVATE
     SLUICE_PLUGIN_NAME="${name}" SLUICE_PLUGIN_VERSION="${version}")
   configure_file(${manifest} ${P_OUTPUT_DIR}/${name}/plugin.toml COPYONLY)
