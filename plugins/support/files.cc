@@ -8,6 +8,7 @@
 #include <cctype>
 #include <cerrno>
 #include <cstring>
+#include <ctime>
 #include <filesystem>
 #include <vector>
 
@@ -158,6 +159,25 @@ std::string local_path_of(const std::string& s) {
     }
   }
   return out;
+}
+
+void append_line(const std::string& path, const std::string& line) {
+  make_dirs(parent_of(path));
+  int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) throw Failed("cannot append to '" + path + "': " + errno_text());
+  const bool ok = ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size()) && ::fsync(fd) == 0;
+  const int err = errno;
+  ::close(fd);
+  if (!ok) throw Failed("cannot append to '" + path + "': " + std::strerror(err));
+}
+
+std::string utc_timestamp() {
+  const std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  ::gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
 }
 
 void check_sha256(const std::string& what, const std::string& expected, const std::string& actual) {

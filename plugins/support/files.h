@@ -50,6 +50,14 @@ std::string local_path_of(const std::string& url_or_path);
 // The scheme of a URL in lower case ("http"), or "" for a plain path.
 std::string url_scheme(const std::string& url_or_path);
 
+// Appends `line` (which ends with '\n') to `path` with one O_APPEND write, so
+// concurrent appenders never interleave within a line, then fsyncs it.
+// Creates the file (0644) and its folder if needed.
+void append_line(const std::string& path, const std::string& line);
+
+// The current UTC time as "2024-05-01T12:00:00Z".
+std::string utc_timestamp();
+
 // "sha256 mismatch for WHAT: expected X, got Y" unless they agree (case-insensitive).
 void check_sha256(const std::string& what, const std::string& expected, const std::string& actual);
 
