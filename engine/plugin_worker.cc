@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -86,7 +87,9 @@ int plugin_worker_main() {
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // the engine dying takes its workers along
   wire::FrameReader reader;
   json request;
-  if (!wire::receive(wire::kWorkerFd, reader, request)) {
+  struct stat st;
+  const bool is_socket = ::fstat(wire::kWorkerFd, &st) == 0 && S_ISSOCK(st.st_mode);
+  if (!is_socket || !wire::receive(wire::kWorkerFd, reader, request)) {
     std::fprintf(stderr, "sluice %s: no request on fd %d (this command is for the engine only)\n",
                  wire::kWorkerCommand, wire::kWorkerFd);
     return kExitBadInput;

@@ -194,6 +194,26 @@ TEST_CASE("native plugins: cancelling a plugin that never asks kills its worker"
   CHECK(r.error == "cancelled");
 }
 
+TEST_CASE("native plugins: what a worker leaves running is killed with it") {
+  ScratchDir dir;
+  auto handler = load(manifest_of("crashy"));
+  TestActionContext ctx;
+  ActionResult r = handler->invoke(call_of(dir, "orphan"), ctx);
+  REQUIRE(r.ok);
+  const std::string pid = slurp(dir / "out.txt").substr(0, slurp(dir / "out.txt").find('\n'));
+  REQUIRE(!pid.empty());
+  // Gone, or a zombie waiting for whoever adopted it: either way not running.
+  auto running = [&] {
+    std::ifstream stat("/proc/" + pid + "/stat");
+    std::string line;
+    if (!std::getline(stat, line)) return false;
+    const size_t paren = line.rfind(')');
+    return paren != std::string::npos && line.size() > paren + 2 && line[paren + 2] != 'Z';
+  };
+  for (int i = 0; i < 500 && running(); ++i) std::this_thread::sleep_for(10ms);
+  CHECK(!running());
+}
+
 TEST_CASE("native plugins: in-process actions time out cooperatively") {
   ScratchDir dir;
   auto handler = load(manifest_of("crashy", false));
@@ -271,10 +291,10 @@ TEST_CASE("native plugins: libraries that do not fit are refused with their path
     extra.name = "zap";
     actions.actions.push_back(extra);
     CHECK(load_error(actions) == actions.library +
-                                     ": the library's actions (abort, bad_args, bad_values, exit, fail, hog, ok, segv, "
-                                     "spin, spin_politely) differ from " +
-                                     actions.path + "'s (bad_args, bad_values, exit, fail, hog, ok, segv, spin, "
-                                                    "spin_politely, zap)");
+                                     ": the library's actions (abort, bad_args, bad_values, exit, fail, hog, ok, orphan, "
+                                     "segv, spin, spin_politely) differ from " +
+                                     actions.path + "'s (bad_args, bad_values, exit, fail, hog, ok, orphan, segv, "
+                                                    "spin, spin_politely, zap)");
   }
   auto lua = manifest_of("crashy");
   lua.kind = sluice::dsl::PluginKind::Lua;

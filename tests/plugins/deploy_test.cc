@@ -185,8 +185,8 @@ TEST_CASE("deploy: http posts the model, checks health and rolls back when unhea
   spit(bad, "bad model");
   const json base = {{"endpoint", m.http.base + "/deploy"},
                      {"health_url", m.http.base + "/health"},
-                     {"health_timeout", "300ms"},
-                     {"health_interval", "50ms"},
+                     {"health_timeout", "1s"},
+                     {"health_interval", "100ms"},
                      {"backoff", "1ms"}};
   auto with = [&](json extra) {
     json a = base;
@@ -200,7 +200,7 @@ TEST_CASE("deploy: http posts the model, checks health and rolls back when unhea
   CHECK(r.values == std::map<std::string, std::string>{{"deployed", "true"}, {"rolled_back", "false"}, {"health_checks", "1"}});
   CHECK(m.serving == "good model");
 
-  const std::string unhealthy = m.http.base + "/health not healthy within 300ms (last: HTTP 503)";
+  const std::string unhealthy = m.http.base + "/health not healthy within 1s (last: HTTP 503)";
   r = f.invoke("http", with({{"artifact", bad}, {"rollback_artifact", good}}));
   CHECK(!r.ok);
   CHECK(r.error == unhealthy + "; rolled back to the previous model");

@@ -29,7 +29,10 @@ foreach(f include/sluice/plugin.h include/sluice/plugin.hpp
           share/cmake/SluicePluginSDK/SluicePluginSDKConfig.cmake
           share/cmake/SluicePluginSDK/SluicePluginSDKConfigVersion.cmake
           share/cmake/SluicePluginSDK/SluicePluginSDKTargets.cmake
-          share/pkgconfig/sluice-plugin-sdk.pc bin/sluice)
+          share/pkgconfig/sluice-plugin-sdk.pc bin/sluice
+          lib/sluice/plugins/storage/plugin.toml lib/sluice/plugins/storage/libstorage.so
+          lib/sluice/plugins/deploy/plugin.toml lib/sluice/plugins/deploy/libdeploy.so
+          lib/sluice/plugins/notify/plugin.toml lib/sluice/plugins/notify/libnotify.so)
   if(NOT EXISTS ${prefix}/${f})
     message(FATAL_ERROR "cmake --install did not install ${f}")
   endif()

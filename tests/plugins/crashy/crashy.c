@@ -1,8 +1,10 @@
 /* A native test plugin in plain C11 whose actions misbehave on purpose. */
+#define _POSIX_C_SOURCE 200809L /* fork, pause */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "sluice/plugin.h"
 
@@ -66,6 +68,19 @@ static int invoke(const char* action, const char* args_json, const sluice_host_a
       hog_sink = block;
     }
   }
+  if (strcmp(action, "orphan") == 0) { /* leaves a child behind in its process group */
+    const char* out = api->output_path(host, "out");
+    FILE* f;
+    pid_t child = fork();
+    if (child == 0) {
+      for (;;) pause();
+    }
+    f = out ? fopen(out, "w") : NULL;
+    if (!f) return SLUICE_FAILED;
+    fprintf(f, "%d\n", (int)child);
+    fclose(f);
+    return SLUICE_OK;
+  }
   if (strcmp(action, "fail") == 0) {
     *error = dup_str("disk full");
     return SLUICE_FAILED;
@@ -84,7 +99,7 @@ static int invoke(const char* action, const char* args_json, const sluice_host_a
 }
 
 static const char* const actions[] = {"ok",   "segv", "abort",    "spin",     "spin_politely", "hog",
-                                      "fail", "bad_args", "exit", "bad_values", NULL};
+                                      "fail", "bad_args", "exit", "bad_values", "orphan", NULL};
 
 static const sluice_plugin plugin = {
     SLUICE_PLUGIN_ABI_MAJOR, SLUICE_PLUGIN_ABI_MINOR, "crashy", "0.3.0", actions, invoke, release,
