@@ -18,6 +18,8 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using nlohmann::json;
 
+constexpr const char* kMalformed = "the plugin worker sent a malformed message (did the plugin write to fd 3?)";
+
 // Loading a library (its static constructors) in a worker gets this long.
 constexpr std::chrono::seconds kDescribeTimeout{30};
 
@@ -156,16 +158,20 @@ class IsolatedHandler final : public ActionHandler {
     std::map<std::string, std::string> values;
     WorkerHooks hooks;
     hooks.on_callback = [&](const json& m) {
-      const std::string t = m.value("t", "");
-      if (t == "log") {
-        log_message(ctx, m.value("level", 0), m.value("message", ""));
-      } else if (t == "metric") {
-        std::optional<int64_t> step;
-        if (m.contains("step") && m["step"].is_number_integer()) step = m["step"].get<int64_t>();
-        const auto& v = m.value("value", json());
-        ctx.metric(m.value("name", ""), v.is_number() ? v.get<double>() : std::nan(""), step);
-      } else if (t == "value") {
-        values[m.value("key", "")] = m.value("value", "");
+      try {
+        const std::string t = m.value("t", "");
+        if (t == "log") {
+          log_message(ctx, m.value("level", 0), m.value("message", ""));
+        } else if (t == "metric") {
+          std::optional<int64_t> step;
+          if (m.contains("step") && m["step"].is_number_integer()) step = m["step"].get<int64_t>();
+          const auto& v = m.value("value", json());
+          ctx.metric(m.value("name", ""), v.is_number() ? v.get<double>() : std::nan(""), step);
+        } else if (t == "value") {
+          values[m.value("key", "")] = m.value("value", "");
+        }
+      } catch (const json::exception&) {
+        ctx.log("warning: the plugin worker sent a malformed callback message");
       }
     };
     hooks.on_output = [&](std::string_view line) { ctx.log(line); };
@@ -185,28 +191,31 @@ class IsolatedHandler final : public ActionHandler {
       case WorkerEnd::Exited:
         r.error = "plugin exited with status " + std::to_string(out.exit_code) + " before its action returned";
         return r;
-      case WorkerEnd::Broken:
-        r.error = "the plugin worker sent a malformed message (did the plugin write to fd 3?)";
-        return r;
+      case WorkerEnd::Broken: r.error = kMalformed; return r;
       case WorkerEnd::SpawnFailed: r.error = out.error; return r;
       case WorkerEnd::Answered: break;
     }
-    const json& reply = *out.reply;
-    const std::string t = reply.value("t", "");
-    if (t == "error") {
-      r.error = reply.value("error", "");
+    try {
+      const json& reply = *out.reply;
+      const std::string t = reply.value("t", "");
+      if (t == "error") {
+        r.error = reply.value("error", "");
+        return r;
+      }
+      if (t != "result") {
+        r.error = "the plugin worker sent an unexpected reply '" + t + "'";
+        return r;
+      }
+      std::optional<std::string> values_json, error;
+      if (reply.contains("values")) values_json = reply["values"].get<std::string>();
+      if (reply.contains("error")) error = reply["error"].get<std::string>();
+      const int status = reply.value("status", static_cast<int>(SLUICE_FAILED));
+      if (status == SLUICE_CANCELLED) return stopped(call, past_deadline(ctx, limits.deadline));
+      return finish_invoke(status, values_json, error, std::move(values));
+    } catch (const json::exception&) {
+      r.error = kMalformed;
       return r;
     }
-    if (t != "result") {
-      r.error = "the plugin worker sent an unexpected reply '" + t + "'";
-      return r;
-    }
-    std::optional<std::string> values_json, error;
-    if (reply.contains("values")) values_json = reply["values"].get<std::string>();
-    if (reply.contains("error")) error = reply["error"].get<std::string>();
-    const int status = reply.value("status", static_cast<int>(SLUICE_FAILED));
-    if (status == SLUICE_CANCELLED) return stopped(call, past_deadline(ctx, limits.deadline));
-    return finish_invoke(status, values_json, error, std::move(values));
   }
 
  private:
@@ -230,18 +239,23 @@ std::optional<PluginIdentity> describe_in_worker(const std::string& lib, std::st
       error = lib + ": the plugin worker ended without describing it (exit status " + std::to_string(out.exit_code) + ")";
       return std::nullopt;
   }
-  const json& reply = *out.reply;
-  if (reply.value("t", "") == "error") {
-    error = reply.value("error", "");
+  try {
+    const json& reply = *out.reply;
+    if (reply.value("t", "") == "error") {
+      error = reply.value("error", "");
+      return std::nullopt;
+    }
+    PluginIdentity id;
+    id.abi_major = reply.value("abi_major", 0u);
+    id.abi_minor = reply.value("abi_minor", 0u);
+    id.name = reply.value("name", "");
+    id.version = reply.value("version", "");
+    id.actions = reply.value("actions", std::vector<std::string>{});
+    return id;
+  } catch (const json::exception&) {
+    error = lib + ": " + kMalformed;
     return std::nullopt;
   }
-  PluginIdentity id;
-  id.abi_major = reply.value("abi_major", 0u);
-  id.abi_minor = reply.value("abi_minor", 0u);
-  id.name = reply.value("name", "");
-  id.version = reply.value("version", "");
-  id.actions = reply.value("actions", std::vector<std::string>{});
-  return id;
 }
 
 }  // namespace
