@@ -4,6 +4,8 @@
 #include <iostream>
 
 #include "engine/exit_status.h"
+#include "engine/plugin_protocol.h"
+#include "engine/plugin_worker.h"
 #include "sluice/version.h"
 
 namespace sluice::engine {
@@ -76,6 +78,7 @@ int cli_main(int argc, char** argv) {
     print_overview(stdout);
     return kExitSuccess;
   }
+  if (name == wire::kWorkerCommand) return plugin_worker_main();  // hidden: the engine starts it
   const Command* cmd = find_command(name);
   if (!cmd) {
     std::fprintf(stderr, "sluice: error: unknown command '%s'\n\n", name.c_str());
