@@ -132,6 +132,13 @@ class LuaHost {
   bool eval_when(const std::string& expr, const WhenInput& in, const LuaLimits& limits, bool& result,
                  std::string& error);
 
+  // Evaluates `return (<expr>)` like eval_when, with `globals` as the only
+  // data it sees (tables become Lua tables, arrays 1-based; a name that is not
+  // given reads as nil). Errors are "<label>: <message>". Promotion gates use it
+  // with `candidate` and `champion`.
+  bool eval_expr(const std::string& expr, const std::map<std::string, dsl::Value>& globals, const std::string& label,
+                 const LuaLimits& limits, bool& result, std::string& error);
+
   // Runs one Lua step attempt in a fresh sandbox environment (see LuaStepInput).
   // Never throws for anything the script does; the host stays usable.
   LuaStepResult run_step(const LuaStepInput& in);
