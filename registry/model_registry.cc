@@ -477,7 +477,7 @@ Result<Decision> ModelRegistry::record_rejection(const std::string& model_name, 
   }
   auto step_ok = m.check_step_ref(run_id);
   if (!step_ok) return Error{step_ok.error()};
-  const int64_t at = now_ms();
+  const int64_t at = d.at ? d.at : now_ms();
   const std::string who = actor.empty() ? default_actor() : actor;
   m.insert_decision(*model, alias, cand->id, champion_id, d, false, d.reason, who, run_id, node, at);
   Decision out{m.db.query_int("SELECT last_insert_rowid()"), model_name, alias, candidate, champion, d.gate,

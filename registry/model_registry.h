@@ -134,6 +134,7 @@ struct DecisionInput {
   std::string gate;         // "" = none
   std::string inputs_json;  // what the gate saw
   std::string reason;
+  int64_t at = 0;  // record_rejection: when (0 = now); promote uses PromoteRequest::at
 };
 
 struct PromoteRequest {
