@@ -94,6 +94,7 @@ struct LuaStepInput {
   LuaLimits limits;
   std::vector<std::string> http_hosts;  // "host" or "host:port" sluice.http may reach; empty = none
   std::string plugin_dir;               // "" = require() finds stdlib modules only
+  std::string home;  // the state folder whose store sluice.registry uses ("" = none); run.step names the node
   // Called on the calling thread for each log line as it is written (it is
   // also collected in the result). Optional.
   std::function<void(const LuaLogLine&)> on_log;
