@@ -49,12 +49,6 @@ T need(reg::Result<T> r) {
   return std::move(*r);
 }
 
-int64_t version_arg(const std::string& text) {
-  if (text.empty() || text.size() > 18 || text.find_first_not_of("0123456789") != std::string::npos)
-    throw Failure{"'" + text + "' is not a version number"};
-  return std::stoll(text);
-}
-
 // NAME@REF, REF required unless `ref_optional`.
 std::pair<std::string, std::string> model_ref(const std::string& text, bool ref_optional) {
   std::string name, ref;
@@ -435,7 +429,8 @@ int cmd_rollback(const Args& args) {
 int cmd_archive(const Args& args) {
   const std::string& name = args.positional.at(1);
   auto registry = open_registry(args);
-  reg::ModelVersion v = need(registry->archive(name, version_arg(args.positional.at(2)), reg::default_actor()));
+  reg::ModelVersion target = need(registry->resolve(name, args.positional.at(2)));
+  reg::ModelVersion v = need(registry->archive(name, target.version, reg::default_actor()));
   if (as_json(args)) print_json(version_json(v));
   else std::printf("%s: version %lld archived\n", name.c_str(), static_cast<long long>(v.version));
   return kExitSuccess;
