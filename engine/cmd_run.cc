@@ -13,6 +13,7 @@
 #include "engine/run_recorder.h"
 #include "engine/runner_posix.h"
 #include "engine/status_printer.h"
+#include "engine/registry_actions.h"
 #include "engine/workflow_actions.h"
 #include "engine/workflow_args.h"
 
@@ -71,11 +72,17 @@ int run_run(const Args& args) {
   opt.run_id = new_run_id();
   // merge: the plugin catalog (plugin_catalog.h) replaces this built-ins-only lookup.
   static const dsl::PluginManifest workflow_manifest = workflow_plugin_manifest();
+  static const dsl::PluginManifest registry_manifest = registry_plugin_manifest();
   static const std::shared_ptr<ActionHandler> workflow_handler = make_workflow_handler();
+  static const std::shared_ptr<ActionHandler> registry_handler = make_registry_handler();
   opt.find_plugin = [](const std::string& plugin, const dsl::PluginManifest*& manifest, std::string& err) {
     if (plugin == "workflow") {
       manifest = &workflow_manifest;
       return workflow_handler;
+    }
+    if (plugin == "registry") {
+      manifest = &registry_manifest;
+      return registry_handler;
     }
     err = "unknown plugin '" + plugin + "'";
     return std::shared_ptr<ActionHandler>();
