@@ -263,6 +263,40 @@ TEST_CASE("trainer.xgboost: writes feature importance and mean SHAP per feature"
   CHECK(e["features"][0]["weight"].get<double>() > 0);
 }
 
+TEST_CASE("trainer: a multi-class model predicts one score column per class") {
+  ScratchDir dir;
+  Lcg g{9};
+  std::ostringstream csv;
+  csv << "x1,x2,label\n";
+  for (int i = 0; i < 300; ++i) {
+    const double x1 = g.next(), x2 = g.next();
+    csv << x1 << "," << x2 << "," << (x1 < 0.33 ? 0 : x1 < 0.66 ? 1 : 2) << "\n";
+  }
+  write_text(dir / "three.csv", csv.str());
+  PluginHost host(dir.path);
+  const Outcome t = trainer().invoke(
+      "xgboost",
+      {{"train", "three.csv"}, {"rounds", 10}, {"params", {{"objective", "multi:softprob"}, {"num_class", 3}}}, {"explain", "e.json"}},
+      host);
+  REQUIRE(t.error == "");
+  CHECK(t.values.contains("train_mlogloss"));  // XGBoost's default metric for the objective
+  CHECK(t.values["top_feature"] == "x1");
+  PluginHost p(dir.path);
+  const Outcome o = trainer().invoke("predict", {{"model", "model"}, {"data", "three.csv"}, {"column", "p"}}, p);
+  REQUIRE(o.error == "");
+  CHECK_FALSE(o.values.contains("mean_score"));
+  const auto rows = read_csv(dir / "predictions");
+  CHECK(rows[0] == std::vector<std::string>{"x1", "x2", "label", "p_0", "p_1", "p_2"});
+  size_t right = 0;
+  for (size_t i = 1; i < rows.size(); ++i) {
+    const double p0 = std::stod(rows[i][3]), p1 = std::stod(rows[i][4]), p2 = std::stod(rows[i][5]);
+    CHECK(p0 + p1 + p2 == Approx(1).margin(1e-6));
+    const int best = p0 >= p1 && p0 >= p2 ? 0 : p1 >= p2 ? 1 : 2;
+    right += std::to_string(best) == rows[i][2];
+  }
+  CHECK(right > 280);
+}
+
 TEST_CASE("trainer.xgboost: stops between rounds when the host cancels") {
   ScratchDir dir;
   write_separable(dir / "train.csv", 200, 5);
