@@ -54,12 +54,11 @@ std::string Host::workdir() const {
   return w;
 }
 
-std::string Host::input(std::string_view arg, const std::string& value) const {
+Host::File Host::input(const std::string& value) const {
   if (SLUICE_HOST_HAS(api_, input_path))
-    if (const char* p = api_->input_path(host_, value.c_str())) return p;
-  if (!value.empty() && value.front() == '/') return value;
-  (void)arg;
-  return (fs::path(workdir()) / value).string();
+    if (const char* p = api_->input_path(host_, value.c_str())) return {p, p};
+  if (!value.empty() && value.front() == '/') return {value, value};
+  return {(fs::path(workdir()) / value).string(), value};
 }
 
 std::string Host::output(std::string_view arg, const std::string& value) const {

@@ -43,8 +43,12 @@ class Host {
   std::string workdir() const;
 
   // The file an input arg names: a declared input of the step (by name), an
-  // absolute path, or a path relative to the work dir.
-  std::string input(std::string_view arg, const std::string& value) const;
+  // absolute path, or a path relative to the work dir. `shown` is how
+  // messages name it: the value as written, or a declared input's path.
+  struct File {
+    std::string path, shown;
+  };
+  File input(const std::string& value) const;
   // The file an output arg names: a declared output of the step (by name), or
   // a path inside the work dir (relative, or absolute below it; no '..').
   // Parent folders are created. Throws BadArgs for a path outside.

@@ -8,6 +8,8 @@
 #include <string_view>
 #include <vector>
 
+#include "plugins/mlkit/action.h"
+
 namespace sluice::mlkit {
 
 class Table {
@@ -15,6 +17,7 @@ class Table {
   // Reads `path` (shown as `shown` in messages); throws Failed for an
   // unreadable or malformed file or one without a header.
   static Table read(const std::string& path, const std::string& shown);
+  static Table read(const Host::File& file) { return read(file.path, file.shown); }
 
   const std::string& shown() const { return shown_; }
   const std::vector<std::string>& columns() const { return names_; }

@@ -112,10 +112,10 @@ nlohmann::json drift(mlkit::Args& args, mlkit::Host& host) {
   if (!listed.empty() && !exclude.empty()) throw BadArgs("give features or exclude, not both");
   const std::string report_path = host.output("report", report_arg);
 
-  const Table ref = Table::read(host.input("reference", ref_arg), ref_arg);
-  const Table cur = Table::read(host.input("current", cur_arg), cur_arg);
-  if (ref.rows() == 0) throw Failed(ref_arg + " has no rows");
-  if (cur.rows() == 0) throw Failed(cur_arg + " has no rows");
+  const Table ref = Table::read(host.input(ref_arg));
+  const Table cur = Table::read(host.input(cur_arg));
+  if (ref.rows() == 0) throw Failed(ref.shown() + " has no rows");
+  if (cur.rows() == 0) throw Failed(cur.shown() + " has no rows");
   std::vector<std::string> features;
   if (!listed.empty()) {
     for (const std::string& f : listed) {
@@ -134,8 +134,8 @@ nlohmann::json drift(mlkit::Args& args, mlkit::Host& host) {
       else
         missing += (missing.empty() ? "" : ", ") + c;
     }
-    if (!missing.empty()) host.warn("not in " + cur_arg + ", so not compared: " + missing);
-    if (features.empty()) throw Failed(ref_arg + " and " + cur_arg + " have no column in common");
+    if (!missing.empty()) host.warn("not in " + cur.shown() + ", so not compared: " + missing);
+    if (features.empty()) throw Failed(ref.shown() + " and " + cur.shown() + " have no column in common");
   }
   for (const std::string& f : forced)
     if (std::find(features.begin(), features.end(), f) == features.end())
@@ -170,7 +170,7 @@ nlohmann::json drift(mlkit::Args& args, mlkit::Host& host) {
 
   std::string list;
   for (const std::string& d : drifted) list += (list.empty() ? "" : ",") + d;
-  nlohmann::json report = {{"reference", ref_arg},     {"current", cur_arg},       {"n_reference", ref.rows()},
+  nlohmann::json report = {{"reference", ref.shown()}, {"current", cur.shown()},       {"n_reference", ref.rows()},
                            {"n_current", cur.rows()},  {"bins", o.bins},           {"psi_threshold", o.psi_threshold},
                            {"p_value", o.p_value},     {"drift", !drifted.empty()}, {"drifted", drifted},
                            {"max_psi", max_psi},       {"features", rows}};

@@ -74,9 +74,9 @@ nlohmann::json fairness(mlkit::Args& args, mlkit::Host& host) {
   const std::string report_arg = args.string("report", "report");
   const std::string report_path = host.output("report", report_arg);
 
-  const mlkit::Table t = mlkit::Table::read(host.input("data", data_arg), data_arg);
+  const mlkit::Table t = mlkit::Table::read(host.input(data_arg));
   const size_t group_col = t.require("group", group), label_col = t.require("label", label), score_col = t.require("score", score);
-  if (t.rows() == 0) throw mlkit::Failed(data_arg + " has no rows");
+  if (t.rows() == 0) throw mlkit::Failed(t.shown() + " has no rows");
   const std::vector<int> labels = t.binary_labels(label_col);
   const std::vector<double> scores = t.probabilities(score_col);
   std::map<std::string, std::vector<size_t>> rows_of;
@@ -150,7 +150,7 @@ nlohmann::json fairness(mlkit::Args& args, mlkit::Host& host) {
                          {"auc", number_or_null(g.auc)},
                          {"compared", g.count >= min_count}});
   nlohmann::json report = values;
-  report["data"] = data_arg;
+  report["data"] = t.shown();
   report["group_column"] = group;
   report["cutoff"] = cutoff;
   report["threshold"] = threshold;

@@ -25,9 +25,9 @@ nlohmann::json performance(mlkit::Args& args, mlkit::Host& host) {
   const std::string report_arg = args.string("report", "report");
   const std::string report_path = host.output("report", report_arg);
 
-  const mlkit::Table t = mlkit::Table::read(host.input("data", data_arg), data_arg);
+  const mlkit::Table t = mlkit::Table::read(host.input(data_arg));
   const size_t label_col = t.require("label", label), score_col = t.require("score", score);
-  if (t.rows() == 0) throw mlkit::Failed(data_arg + " has no rows");
+  if (t.rows() == 0) throw mlkit::Failed(t.shown() + " has no rows");
   nlohmann::json values;
   if (metric == "rmse" || metric == "mae") {
     const std::vector<double> truth = t.required_numbers(label_col), predicted = t.required_numbers(score_col);
@@ -35,7 +35,7 @@ nlohmann::json performance(mlkit::Args& args, mlkit::Host& host) {
   } else {
     const std::vector<int> labels = t.binary_labels(label_col);
     values = mlkit::binary_summary(labels, t.probabilities(score_col), cutoff);
-    if (!values.contains(metric)) throw mlkit::Failed(mlkit::one_class_message(data_arg, label, labels, metric));
+    if (!values.contains(metric)) throw mlkit::Failed(mlkit::one_class_message(t.shown(), label, labels, metric));
   }
   for (auto it = values.begin(); it != values.end(); ++it)
     if (it.value().is_number_float()) host.metric(it.key(), it.value().get<double>());
@@ -50,7 +50,7 @@ nlohmann::json performance(mlkit::Args& args, mlkit::Host& host) {
   host.info(metric + " " + nlohmann::json(value).dump() + (degraded ? (higher_is_better ? " is below" : " is above") : " is within") +
             " the threshold " + nlohmann::json(threshold).dump() + (degraded ? ": degraded" : ""));
   nlohmann::json report = values;
-  report["data"] = data_arg;
+  report["data"] = t.shown();
   if (metric != "rmse" && metric != "mae") report["cutoff"] = cutoff;
   mlkit::write_file(report_path, report.dump(2) + "\n", report_arg);
   return values;

@@ -20,13 +20,13 @@ nlohmann::json evaluate(mlkit::Args& args, mlkit::Host& host) {
   const std::string report_arg = args.string("report", "report");
   const std::string report_path = host.output("report", report_arg);
 
-  const mlkit::Table t = mlkit::Table::read(host.input("scores", scores_arg), scores_arg);
+  const mlkit::Table t = mlkit::Table::read(host.input(scores_arg));
   const size_t label_col = t.require("label", label), score_col = t.require("score", score);
   const std::vector<std::string> groups = group_by.empty() ? std::vector<std::string>{} : t.column(t.require("group_by", group_by));
   const std::vector<int> labels = t.binary_labels(label_col);
   const std::vector<double> scores = t.probabilities(score_col);
   nlohmann::json values = mlkit::binary_summary(labels, scores, cutoff);
-  if (!values.contains("auc")) throw mlkit::Failed(mlkit::one_class_message(scores_arg, label, labels, "AUC"));
+  if (!values.contains("auc")) throw mlkit::Failed(mlkit::one_class_message(t.shown(), label, labels, "AUC"));
 
   const mlkit::AtK at = mlkit::at_k(labels, scores, static_cast<size_t>(k), groups);
   values["k"] = at.k;

@@ -1,8 +1,9 @@
 #pragma once
 // libxgboost's C API with owned handles: every call is checked, and a failure
 // becomes mlkit::Failed carrying XGBoost's message (first line, without its
-// time stamp and source position). XGBoost's own log lines go to the step's
-// log while a LogTo is alive.
+// time stamp and source position). XGBoost's own log lines (warnings) go to
+// the step's log while a LogTo is alive on the thread that logs them, and are
+// dropped otherwise.
 #include <cstdint>
 #include <string>
 #include <vector>

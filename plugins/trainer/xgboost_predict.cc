@@ -44,17 +44,18 @@ nlohmann::json predict(mlkit::Args& args, mlkit::Host& host) {
 
   LogTo xgb_log(host);
   Booster booster;
-  booster.load(read_bytes(host.input("model", model_arg), model_arg), model_arg);
+  const mlkit::Host::File model = host.input(model_arg);
+  booster.load(read_bytes(model.path, model.shown), model.shown);
   booster.set_param("nthread", std::to_string(nthread));
   const std::vector<std::string> named = booster.feature_names();
   if (features.empty()) features = named;
   if (features.empty())
-    throw Failed(model_arg + " names no features: give features = [...] in the order the model was trained on");
+    throw Failed(model.shown + " names no features: give features = [...] in the order the model was trained on");
   if (features.size() != booster.num_features())
     throw BadArgs("features: the model has " + std::to_string(booster.num_features()) + " features, " +
                   std::to_string(features.size()) + " are named");
 
-  const Table data = Table::read(host.input("data", data_arg), data_arg);
+  const Table data = Table::read(host.input(data_arg));
   std::vector<size_t> cols;
   for (const std::string& f : features) cols.push_back(data.require("data", f));
   const DMatrix matrix(data, cols, features);
@@ -84,7 +85,7 @@ nlohmann::json predict(mlkit::Args& args, mlkit::Host& host) {
   for (size_t k = 0; k < score_names.size(); ++k) {
     if (auto c = data.find(score_names[k])) {
       replaced[*c] = k;
-      host.info("replacing the column '" + score_names[k] + "' of " + data_arg);
+      host.info("replacing the column '" + score_names[k] + "' of " + data.shown());
     } else {
       appended.push_back(score_names[k]);
       appended_scores.push_back(k);
@@ -92,7 +93,7 @@ nlohmann::json predict(mlkit::Args& args, mlkit::Host& host) {
   }
   for (const std::string& a : appended) header.push_back(a);
   for (const std::string& c : contrib_names) {
-    if (data.find(c)) throw BadArgs("contributions: " + data_arg + " already has a column '" + c + "'");
+    if (data.find(c)) throw BadArgs("contributions: " + data.shown() + " already has a column '" + c + "'");
     header.push_back(c);
   }
 

@@ -181,20 +181,20 @@ nlohmann::json xgboost(mlkit::Args& args, mlkit::Host& host) {
   const std::string explain_path = explain_arg.empty() ? "" : host.output("explain", explain_arg);
 
   LogTo xgb_log(host);
-  const Table train = Table::read(host.input("train", train_arg), train_arg);
+  const Table train = Table::read(host.input(train_arg));
   const size_t label_col = train.require("label", label);
-  if (train.rows() == 0) throw Failed(train_arg + " has no rows");
+  if (train.rows() == 0) throw Failed(train.shown() + " has no rows");
   const Features features = pick_features(train, label_col, listed, exclude, host);
   DMatrix dtrain(train, features.train_columns, features.names);
   dtrain.set_labels(train.required_numbers(label_col));
   std::optional<Table> valid;
   std::optional<DMatrix> dvalid;
   if (!valid_arg.empty()) {
-    valid.emplace(Table::read(host.input("valid", valid_arg), valid_arg));
+    valid.emplace(Table::read(host.input(valid_arg)));
     const size_t valid_label = valid->require("valid", label);
     std::vector<size_t> cols;
     for (const std::string& name : features.names) cols.push_back(valid->require("valid", name));
-    if (valid->rows() == 0) throw Failed(valid_arg + " has no rows");
+    if (valid->rows() == 0) throw Failed(valid->shown() + " has no rows");
     dvalid.emplace(*valid, cols, features.names);
     dvalid->set_labels(valid->required_numbers(valid_label));
   }
@@ -212,6 +212,7 @@ nlohmann::json xgboost(mlkit::Args& args, mlkit::Host& host) {
   for (const auto& [k, v] : settings) given.insert(k);
   if (!given.count("objective")) settings.emplace_back("objective", "binary:logistic");
   if (!given.count("tree_method")) settings.emplace_back("tree_method", "hist");
+  if (!given.count("validate_parameters")) settings.emplace_back("validate_parameters", "1");  // warn about unused params
   std::string objective;
   for (const auto& [k, v] : settings)
     if (k == "objective") objective = v;

@@ -3,6 +3,7 @@
 // scikit-learn on the data of tests/plugins/make_reference.py, and errors.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <sstream>
@@ -297,6 +298,17 @@ TEST_CASE("trainer: a multi-class model predicts one score column per class") {
   CHECK(right > 280);
 }
 
+TEST_CASE("trainer.xgboost: XGBoost's warnings reach the step's log") {
+  ScratchDir dir;
+  write_separable(dir / "train.csv", 100, 3);
+  PluginHost host(dir.path);
+  const Outcome o = trainer().invoke("xgboost", {{"train", "train.csv"}, {"rounds", 2}, {"params", {{"colour", "red"}}}}, host);
+  REQUIRE(o.error == "");
+  // validate_parameters is on by default, so a misspelt parameter is reported.
+  const std::pair<int, std::string> warning{SLUICE_LOG_WARN, "xgboost: Parameters: { \"colour\" } are not used."};
+  CHECK(std::find(host.logs.begin(), host.logs.end(), warning) != host.logs.end());
+}
+
 TEST_CASE("trainer.xgboost: stops between rounds when the host cancels") {
   ScratchDir dir;
   write_separable(dir / "train.csv", 200, 5);
@@ -373,6 +385,12 @@ TEST_CASE("trainer: bad data fails the step naming the file, line and column") {
   CHECK(failed("evaluate", {{"scores", "scores.csv"}}) == "scores.csv:3: column 'score': '1.5' is not a probability in [0, 1]");
   CHECK(failed("evaluate", {{"scores", "ones.csv"}}) == "ones.csv: column 'label' has only 1s: AUC needs both classes");
   CHECK(failed("predict", {{"model", "text.csv"}, {"data", "text.csv"}}).rfind("text.csv is not an XGBoost model: ", 0) == 0);
+  // A declared input is named by the path the engine gave it.
+  PluginHost host(dir.path);
+  host.inputs["data"] = dir / "text.csv";
+  const Outcome o = trainer().invoke("xgboost", {{"train", "data"}, {"features", {"x2"}}}, host);
+  CHECK(o.status == SLUICE_FAILED);
+  CHECK(o.error == dir / "text.csv:3: column 'x2': 'high' is not a number");
 }
 
 TEST_CASE("plugins: each library agrees with its plugin.toml and accepts every parameter it declares") {
