@@ -1,6 +1,5 @@
 #include "plugins/mlkit/args.h"
 
-#include <charconv>
 #include <cmath>
 #include <limits>
 

@@ -2,7 +2,6 @@
 // Loads a built plugin with dlopen (RTLD_LOCAL, as the engine does) and calls
 // its actions through the real ABI: sluice_plugin_entry, invoke, free_string,
 // with a host callback table that records every log line, metric and value.
-#include <atomic>
 #include <cstdint>
 #include <map>
 #include <string>

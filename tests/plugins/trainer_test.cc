@@ -5,7 +5,8 @@
 
 #include <algorithm>
 #include <cmath>
-#include <fstream>
+#include <filesystem>
+#include <map>
 #include <sstream>
 
 #include "plugins/plugin_harness.h"
