@@ -15,3 +15,10 @@ find_path(CCTZ_INCLUDE_DIR cctz/time_zone.h REQUIRED)
 add_library(sluice_cctz INTERFACE)
 target_link_libraries(sluice_cctz INTERFACE ${CCTZ_LIBRARY})
 target_include_directories(sluice_cctz SYSTEM INTERFACE ${CCTZ_INCLUDE_DIR})
+# libxgboost-dev (the trainer plugin, its C API). Not through its CMake package:
+# Debian's refers to /usr/bin/xgboost, which libxgboost-dev does not install.
+find_library(XGBOOST_LIBRARY xgboost REQUIRED)
+find_path(XGBOOST_INCLUDE_DIR xgboost/c_api.h REQUIRED)
+add_library(sluice_xgboost INTERFACE)
+target_link_libraries(sluice_xgboost INTERFACE ${XGBOOST_LIBRARY})
+target_include_directories(sluice_xgboost SYSTEM INTERFACE ${XGBOOST_INCLUDE_DIR})

@@ -5,135 +5,20 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <charconv>
 #include <cmath>
 #include <cstring>
 #include <new>
 #include <string>
 #include <vector>
 
+#include "engine/csv.h"
 #include "engine/lua_stdlib.h"
 
 namespace sluice::engine::lua {
 
 namespace {
 
-// Reads records from a file descriptor through a 64 KiB buffer.
-class CsvReader {
- public:
-  enum class Result { Row, End, Error };
-
-  explicit CsvReader(char sep) : sep_(sep) {}
-  ~CsvReader() { close(); }
-  CsvReader(const CsvReader&) = delete;
-  CsvReader& operator=(const CsvReader&) = delete;
-
-  void attach(int fd) { fd_ = fd; }
-  void close() {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-  }
-
-  // The next record into fields[0..count); empty lines are skipped.
-  Result next(std::vector<std::string>& fields, size_t& count, std::string& error) {
-    count = 0;
-    int c = get();
-    if (first_) {  // a UTF-8 byte order mark is not data
-      first_ = false;
-      if (c == 0xEF && peek() == 0xBB) {
-        get();
-        if (peek() == 0xBF) {
-          get();
-          c = get();
-        }
-      }
-    }
-    while (c == '\n' || c == '\r') {
-      if (c == '\n') ++line_;
-      c = get();
-    }
-    if (c < 0) return error_.empty() ? Result::End : fail(error);
-    record_line_ = line_;
-    for (;;) {
-      if (count == fields.size()) fields.emplace_back();
-      std::string& f = fields[count++];
-      f.clear();
-      if (c == '"') {
-        const int64_t opened = line_;
-        for (;;) {
-          c = get();
-          if (c < 0) {
-            if (error_.empty()) error_ = "a quoted field opened on line " + std::to_string(opened) + " is not closed";
-            return fail(error);
-          }
-          if (c == '"') {
-            if (peek() != '"') break;
-            get();
-          } else if (c == '\n') {
-            ++line_;
-          }
-          f += static_cast<char>(c);
-        }
-        c = get();
-        if (c != sep_ && c != '\n' && c != '\r' && c >= 0) {
-          error_ = "line " + std::to_string(line_) + ": unexpected text after a closing quote";
-          return fail(error);
-        }
-      } else {
-        while (c >= 0 && c != sep_ && c != '\n' && c != '\r') {
-          f += static_cast<char>(c);
-          c = get();
-        }
-      }
-      if (c == sep_) {
-        c = get();
-        continue;
-      }
-      if (c == '\r' && peek() == '\n') c = get();
-      if (c == '\n') ++line_;
-      if (!error_.empty()) return fail(error);
-      return Result::Row;
-    }
-  }
-
-  int64_t record_line() const { return record_line_; }
-
- private:
-  Result fail(std::string& error) {
-    error = error_;
-    return Result::Error;
-  }
-  bool fill() {
-    if (fd_ < 0) return false;
-    for (;;) {
-      const ssize_t n = ::read(fd_, buf_, sizeof buf_);
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) {
-        error_ = std::string("read failed: ") + std::strerror(errno);
-        return false;
-      }
-      pos_ = 0;
-      len_ = static_cast<size_t>(n);
-      return n > 0;
-    }
-  }
-  int get() {
-    if (pos_ == len_ && !fill()) return -1;
-    return static_cast<unsigned char>(buf_[pos_++]);
-  }
-  int peek() {
-    if (pos_ == len_ && !fill()) return -1;
-    return static_cast<unsigned char>(buf_[pos_]);
-  }
-
-  int fd_ = -1;
-  char sep_;
-  bool first_ = true;
-  size_t pos_ = 0, len_ = 0;
-  int64_t line_ = 1, record_line_ = 1;
-  std::string error_;
-  char buf_[64 * 1024];
-};
+using CsvReader = csv::Reader;
 
 enum class ColType { String, Number, Boolean };
 
@@ -247,30 +132,33 @@ void push_field(lua_State* L, const char* fn, CsvFile& f, size_t i, int missing)
     lua_pushlstring(L, text.data(), text.size());
     return;
   }
-  size_t b = 0, e = text.size();
-  while (b < e && (text[b] == ' ' || text[b] == '\t')) ++b;
-  while (e > b && (text[e - 1] == ' ' || text[e - 1] == '\t')) --e;
-  if (b == e) {
+  auto push_missing = [&] {
     if (missing)
       lua_pushvalue(L, missing);
     else
       lua_pushnil(L);
-    return;
-  }
+  };
   if (t == ColType::Number) {
-    if (text[b] == '+') ++b;
     double d = 0;
-    const auto [p, ec] = std::from_chars(text.data() + b, text.data() + e, d);
-    if (ec == std::errc() && p == text.data() + e) {
-      lua_pushnumber(L, d);
-      return;
-    }
-    if (ec == std::errc::result_out_of_range && p == text.data() + e) {
-      lua_pushnumber(L, std::strtod(std::string(text, b, e - b).c_str(), nullptr));
-      return;
+    switch (csv::parse_number(text, d)) {
+      case csv::Number::Ok:
+        lua_pushnumber(L, d);
+        return;
+      case csv::Number::Empty:
+        push_missing();
+        return;
+      case csv::Number::Invalid:
+        break;
     }
     raise(L, fn, f.name + ":" + std::to_string(f.reader.record_line()) + ": column " + column_label(f, i) + ": '" + text +
                      "' is not a number");
+  }
+  size_t b = 0, e = text.size();
+  while (b < e && (text[b] == ' ' || text[b] == '\t')) ++b;
+  while (e > b && (text[e - 1] == ' ' || text[e - 1] == '\t')) --e;
+  if (b == e) {
+    push_missing();
+    return;
   }
   std::string v(text, b, e - b);
   for (char& ch : v) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
@@ -433,16 +321,7 @@ void append_field(lua_State* L, std::string& out, int index, char sep, const std
     default:
       raise(L, "csv.write", where + " is a " + luaL_typename(L, index) + "; fields are strings, numbers, booleans or nil");
   }
-  if (text.find_first_of(std::string{sep, '"', '\r', '\n'}) == std::string::npos) {
-    out += text;
-    return;
-  }
-  out += '"';
-  for (char ch : text) {
-    if (ch == '"') out += '"';
-    out += ch;
-  }
-  out += '"';
+  csv::append_field(out, text, sep);
 }
 
 // write(path, header, rows [, {separator = ","}]) -> number of rows written.

@@ -10,7 +10,6 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -19,6 +18,8 @@
 #include <exception>
 
 #include <nlohmann/json.hpp>
+
+#include "engine/csv.h"
 
 namespace sluice::engine::lua {
 
@@ -484,17 +485,7 @@ void raise(lua_State* L, const char* fn, const std::string& message) {
   std::abort();  // lua_error does not return
 }
 
-std::string format_number(double d) {
-  if (std::isnan(d)) return "nan";
-  if (std::isinf(d)) return d > 0 ? "inf" : "-inf";
-  char buf[64];
-  std::to_chars_result r;
-  if (d == std::floor(d) && std::fabs(d) < 9007199254740992.0)
-    r = std::to_chars(buf, buf + sizeof buf, static_cast<int64_t>(d));
-  else
-    r = std::to_chars(buf, buf + sizeof buf, d);
-  return std::string(buf, r.ptr);
-}
+std::string format_number(double d) { return csv::format_number(d); }
 
 std::vector<double> check_numbers(lua_State* L, int index, const char* fn, const char* what) {
   if (!lua_istable(L, index))
