@@ -15,6 +15,7 @@
 #include "engine/action_pool.h"
 #include "engine/lua_action.h"
 #include "engine/lua_host.h"
+#include "engine/redact.h"
 #include "engine/shell_quote.h"
 #include "registry/model_refs.h"
 
@@ -133,7 +134,7 @@ struct Executor::Impl {
       auto it = running.find(id);
       if (it == running.end()) return;
       Event e = event(Event::Kind::StepOutput, it->second);
-      e.message = std::string(line);
+      e.message = redactor.apply(line);
       sink.on_event(e);
     };
   }
@@ -287,7 +288,8 @@ struct Executor::Impl {
     for (uint32_t node : plan.take_finished()) emit_final(node);
   }
 
-  void fail_attempt(uint32_t node, const std::string& why, bool retryable) {
+  void fail_attempt(uint32_t node, const std::string& reason, bool retryable) {
+    const std::string why = redactor.apply(reason);
     rec.nodes[node].error = why;
     if (!rec.nodes[node].attempts.empty()) rec.nodes[node].attempts.back().error = why;
     auto delay = plan.failed(node, Clock::now(), std::uniform_real_distribution<double>(0, 1)(rng), retryable);
@@ -545,6 +547,8 @@ struct Executor::Impl {
     AttemptRecord& a = nr.attempts.back();
     a.finished = std::chrono::system_clock::now();
     ActionResult& r = f.result;
+    redact_log(node);
+    redact_results(r.values, f.metrics);
     a.outcome = r.ok ? Outcome::Exited : r.cancelled ? Outcome::Cancelled : r.timed_out ? Outcome::TimedOut : Outcome::Exited;
     a.exit_code = r.ok ? 0 : -1;
     if (r.cancelled && (interrupt_seen || plan.stopping())) {
@@ -584,7 +588,7 @@ struct Executor::Impl {
       auto it = running_actions.find(l.id);
       if (it == running_actions.end()) continue;
       Event e = event(Event::Kind::StepOutput, it->second);
-      e.message = std::move(l.text);
+      e.message = redactor.apply(l.text);
       sink.on_event(e);
     }
     for (ActionPool::Finished& f : actions.take_finished()) {
@@ -637,10 +641,34 @@ struct Executor::Impl {
     return true;
   }
 
+  // Secrets out of a finished attempt's log file (engine/redact.h), before
+  // any event lets the recorder store it. Errors are redacted by fail_attempt.
+  void redact_log(uint32_t node) {
+    if (redactor.empty()) return;
+    AttemptRecord& a = rec.nodes[node].attempts.back();
+    std::string error = redactor.redact_file(a.log_path);
+    if (!error.empty()) {  // keep the secret out of the store: drop the log rather than store it unredacted
+      std::remove(a.log_path.c_str());
+      Event e = event(Event::Kind::StepOutput, node);
+      e.message = "error: " + error + "; the log was removed to keep secrets out of the store";
+      sink.on_event(e);
+    }
+  }
+
+  // Secrets out of the values and metric names an attempt reported.
+  void redact_results(std::map<std::string, std::string>& values, std::vector<std::pair<std::string, double>>& metrics) const {
+    if (redactor.empty()) return;
+    std::map<std::string, std::string> clean;
+    for (auto& [k, v] : values) clean[redactor.apply(k)] = redactor.apply(v);
+    values = std::move(clean);
+    for (auto& [name, value] : metrics) redactor.apply_in_place(name);
+  }
+
   void complete(uint32_t node, const ProcessResult& r) {
     NodeRecord& nr = rec.nodes[node];
     AttemptRecord& a = nr.attempts.back();
     a.finished = std::chrono::system_clock::now();
+    redact_log(node);
     a.outcome = r.outcome;
     a.exit_code = r.exit_code;
     a.signal = r.signal;
@@ -657,6 +685,7 @@ struct Executor::Impl {
         fail_attempt(node, error, true);
         return;
       }
+      redact_results(nr.values, nr.metrics);
       nr.error.clear();
       plan.succeeded(node);
       report_finals();
@@ -728,6 +757,7 @@ struct Executor::Impl {
   std::mt19937_64 rng;
   fs::path wf_dir, run_dir;
   std::vector<std::string> base_env;
+  const Redactor redactor = Redactor::from_environment(environ);  // secrets: see engine/redact.h
   bool interrupt_seen = false;
   std::shared_ptr<ActionHandler> lua_steps = make_lua_step_handler();
   std::unordered_map<ActionPool::Id, uint32_t> running_actions;

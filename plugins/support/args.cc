@@ -75,6 +75,18 @@ uint64_t Args::size(const std::string& name) const {
   return bytes;
 }
 
+std::vector<std::string> Args::string_list(const std::string& name) const {
+  std::vector<std::string> out;
+  if (!has(name)) return out;
+  const auto& v = j_[name];
+  if (!v.is_array()) throw BadArgs(quoted(name) + " must be an array of strings");
+  for (const auto& e : v) {
+    if (!e.is_string()) throw BadArgs(quoted(name) + " must be an array of strings, not one holding " + e.type_name());
+    out.push_back(e.get<std::string>());
+  }
+  return out;
+}
+
 std::map<std::string, std::string> Args::string_table(const std::string& name) const {
   std::map<std::string, std::string> out;
   if (!has(name)) return out;

@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -26,6 +27,8 @@ class Args {
   bool boolean(const std::string& name) const;
   std::chrono::milliseconds duration(const std::string& name) const;  // "90s", "5m", "250ms"
   uint64_t size(const std::string& name) const;                       // "512M", "4G", or a number of bytes
+  // An array of strings (e.g. column names); empty when absent.
+  std::vector<std::string> string_list(const std::string& name) const;
   // A table of strings (e.g. HTTP headers); empty when absent.
   std::map<std::string, std::string> string_table(const std::string& name) const;
   // A table of anything (e.g. a JSON payload); nullopt when absent.
