@@ -10,6 +10,7 @@
 #include "engine/cli.h"
 #include "engine/executor.h"
 #include "engine/exit_status.h"
+#include "engine/plugin_check.h"
 #include "engine/run_recorder.h"
 #include "engine/runner_posix.h"
 #include "engine/status_printer.h"
@@ -48,6 +49,18 @@ namespace {
 int run_run(const Args& args) {
   dsl::WorkflowPtr wf = load_or_report(args.positional[0]);
   if (!wf) return kExitBadInput;
+  // Plugin steps are checked before anything runs, as `sluice validate` does.
+  PluginCatalog catalog(plugin_search_path(workflow_dir(*wf)));
+  // merge: add_builtin_plugins(catalog); and hand `catalog` to the executor.
+  {
+    dsl::Diagnostics diags;
+    diags.set_path(wf->path);
+    if (!check_plugin_steps(*wf, catalog, diags)) {
+      diags.set_source(wf->source);
+      std::fputs(diags.format_all().c_str(), stderr);
+      return kExitBadInput;
+    }
+  }
   RunOptions opt;
   if (!resolve_params(*wf, args.all("param"), opt.params)) return kExitBadInput;
   const unsigned cores = std::max(1u, std::thread::hardware_concurrency());

@@ -18,6 +18,7 @@
 #include <lua.hpp>
 
 #include "engine/lua_stdlib.h"
+#include "stdlib/embedded.h"
 
 namespace sluice::engine {
 
@@ -36,8 +37,8 @@ constexpr size_t kMaxChunks = 256;
 constexpr size_t kMaxStepChunks = 256;
 
 // Registry keys: the addresses of these objects, as light userdata.
-char kStateKey, kOnErrorKey, kCallBodyKey, kCtxMetaKey, kEnvMetaKey, kStepEnvMetaKey, kStepsMetaKey, kChunksKey, kTimeMsgKey, kMemMsgKey, kCurrentEnvKey,
-    kLoadedKey, kRandomSeedKey, kStepChunksKey;
+char kStateKey, kOnErrorKey, kCallBodyKey, kCtxMetaKey, kEnvMetaKey, kStepEnvMetaKey, kStepsMetaKey, kChunksKey, kTimeMsgKey, kMemMsgKey, kCancelMsgKey, kCurrentEnvKey,
+    kLoadedKey, kRandomSeedKey, kStepChunksKey, kStdlibChunksKey;
 
 // The base functions a sandboxed chunk sees (plus pcall/xpcall, wrapped).
 constexpr const char* kAllowedBase[] = {
@@ -74,7 +75,7 @@ return function(...) return pass(pcall(...)) end,
   function(...) return pass(resume(...)) end
 )lua";
 
-enum class Abort { None, Time, Memory };
+enum class Abort { None, Time, Memory, Cancelled };
 
 void push_registry(lua_State* L, void* key) {
   lua_pushlightuserdata(L, key);
@@ -153,7 +154,7 @@ int ctx_index(lua_State* L);
 
 [[noreturn]] void raise_abort(lua_State* L, const State* s) {
   // Kept in the registry since start-up, so pushing one allocates nothing.
-  push_registry(L, s->abort == Abort::Time ? &kTimeMsgKey : &kMemMsgKey);
+  push_registry(L, s->abort == Abort::Time ? &kTimeMsgKey : s->abort == Abort::Memory ? &kMemMsgKey : &kCancelMsgKey);
   lua_error(L);
   std::abort();  // lua_error does not return
 }
@@ -166,6 +167,8 @@ void count_hook(lua_State* L, lua_Debug*) {
   if (s->abort == Abort::None) {
     if (Clock::now() >= s->deadline) {
       s->abort = Abort::Time;
+    } else if (s->step && s->step->in->cancelled && s->step->in->cancelled()) {
+      s->abort = Abort::Cancelled;
     } else {
       uint64_t used = s->used();
       // Near the limit, collect garbage before the allocator has to refuse
@@ -473,7 +476,25 @@ bool require_plugin_module(lua_State* L, const std::string& dir, const char* nam
   return true;
 }
 
-// require(name): the stdlib modules (sluice, sluice.json, sluice.csv, ...),
+// Pushes the compiled chunk of the stdlib module `name` (the Lua files of
+// stdlib/, embedded in the binary), compiled once per host.
+void push_stdlib_chunk(lua_State* L, const char* name, const stdlib::EmbeddedFile& f) {
+  push_registry(L, &kStdlibChunksKey);
+  lua_getfield(L, -1, name);
+  if (lua_isfunction(L, -1)) {
+    lua_remove(L, -2);
+    return;
+  }
+  lua_pop(L, 1);
+  const std::string chunkname = "@stdlib/" + std::string(f.path);
+  if (luaL_loadbufferx(L, f.source.data(), f.source.size(), chunkname.c_str(), "t") != 0) lua_error(L);
+  lua_pushvalue(L, -1);
+  lua_setfield(L, -3, name);
+  lua_remove(L, -2);
+}
+
+// require(name): the stdlib modules (sluice, sluice.json, sluice.csv, ...,
+// and the Lua modules of stdlib/ such as sluice.metrics),
 // then, for a plugin, the modules in its folder. Nothing else: no
 // package.path, no C modules, and not the libraries (they are globals; the
 // blocked ones such as os, io, ffi stay unreachable).
@@ -508,6 +529,22 @@ int sandbox_require(lua_State* L) {
       return 1;
     }
     lua_settop(L, 3);
+    if (const stdlib::EmbeddedFile* f = stdlib::find_module(name)) {
+      lua_pushlightuserdata(L, &kLoadedKey);  // "loading" marker
+      lua_setfield(L, 2, name);
+      push_stdlib_chunk(L, name, *f);
+      lua_pushvalue(L, 3);
+      lua_setfenv(L, -2);
+      lua_pushstring(L, name);
+      lua_call(L, 1, 1);
+      if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        lua_pushboolean(L, 1);
+      }
+      lua_pushvalue(L, -1);
+      lua_setfield(L, 2, name);
+      return 1;
+    }
   }
   lua::StepContext* c = lua::current_step(L);
   if (c && !c->in->plugin_dir.empty() && valid_module_name(name)) {
@@ -695,6 +732,8 @@ int init_state(lua_State* L) {
   set_registry(L, &kChunksKey);
   lua_newtable(L);
   set_registry(L, &kStepChunksKey);
+  lua_newtable(L);
+  set_registry(L, &kStdlibChunksKey);
   lua_pushboolean(L, 0);  // run_step sets and resets these; the slots must exist
   set_registry(L, &kCurrentEnvKey);
   lua_pushboolean(L, 0);
@@ -703,6 +742,8 @@ int init_state(lua_State* L) {
   set_registry(L, &kTimeMsgKey);
   lua_pushliteral(L, "memory limit exceeded");
   set_registry(L, &kMemMsgKey);
+  lua_pushliteral(L, "cancelled");
+  set_registry(L, &kCancelMsgKey);
   return 0;
 }
 
@@ -861,7 +902,7 @@ bool run(State& s, const LuaLimits& limits, Call& c, Clock::time_point* deadline
   if (why == Abort::None && Clock::now() > s.deadline) why = Abort::Time;
   if (why == Abort::Memory) lua_gc(s.L, LUA_GCCOLLECT, 0);
   if (why != Abort::None) {
-    c.message = why == Abort::Time ? "time limit exceeded" : "memory limit exceeded";
+    c.message = why == Abort::Time ? "time limit exceeded" : why == Abort::Memory ? "memory limit exceeded" : "cancelled";
     return false;
   }
   return c.status == 0;
@@ -1169,12 +1210,16 @@ bool is_value_name(const char* k, size_t len) {
   return true;
 }
 
-// The chunk's return value (at `index`) -> the step's values.
+// The chunk's (or the plugin action's) return value (at `index`) -> the step's values.
 void collect_values(lua_State* L, StepCall& sc, int index) {
   const char* name = sc.name.c_str();
   if (lua_isnoneornil(L, index)) return;
-  if (!lua_istable(L, index))
+  if (!lua_istable(L, index)) {
+    if (!sc.in->action.empty())
+      luaL_error(L, "%s: action '%s' returns a table of values (or nothing), not a %s", name, sc.in->action.c_str(),
+                 luaL_typename(L, index));
     luaL_error(L, "%s: a Lua step returns a table of values (or nothing), not a %s", name, luaL_typename(L, index));
+  }
   auto& values = sc.out->values;
   lua_pushnil(L);
   while (lua_next(L, index)) {
@@ -1232,6 +1277,20 @@ void step_body(lua_State* L, void* ud) {
   lua_pushvalue(L, 1);
   lua_pushvalue(L, 3);
   lua_call(L, 1, 1);  // the chunk gets ctx as `...` too
+  if (!in.action.empty()) {
+    // A plugin's init.lua returned its table of actions: call the one asked for.
+    const int actions = lua_gettop(L);
+    if (!lua_istable(L, actions))
+      luaL_error(L, "%s: a plugin's init.lua returns a table of actions, not a %s", sc->name.c_str(),
+                 luaL_typename(L, actions));
+    lua_getfield(L, actions, in.action.c_str());
+    if (!lua_isfunction(L, -1))
+      luaL_error(L, "%s: action '%s' is not a function in the table init.lua returns (found %s)", sc->name.c_str(),
+                 in.action.c_str(), luaL_typename(L, -1));
+    lua_pushvalue(L, 3);
+    push_value(L, in.args);
+    lua_call(L, 2, 1);
+  }
   collect_values(L, *sc, lua_gettop(L));
 }
 
@@ -1335,6 +1394,8 @@ void check_limits(lua_State* L) {
       s->abort = Abort::Time;
     else if (!s->counting && s->used() > s->limit)
       s->abort = Abort::Memory;
+    else if (s->step && s->step->in->cancelled && s->step->in->cancelled())
+      s->abort = Abort::Cancelled;
   }
   if (s->abort != Abort::None) raise_abort(L, s);
 }
