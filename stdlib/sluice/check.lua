@@ -29,7 +29,11 @@ end
 local function api(f)
   return function(...)
     local ok, a, b = pcall(f, ...)
-    if not ok then error(a, 2) end
+    if not ok then
+      -- The caller's line replaces a position inside this module.
+      if type(a) == "string" then a = a:gsub("^stdlib/sluice/[%w_]+%.lua:%d+: ", "") end
+      error(a, 2)
+    end
     return a, b
   end
 end
