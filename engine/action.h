@@ -65,6 +65,9 @@ class ActionContext {
   virtual void metric(const std::string& name, double value, std::optional<int64_t> step = std::nullopt) = 0;
   // True once the step is cancelled or past its timeout: return promptly.
   virtual bool cancelled() const = 0;
+  // The flag behind cancelled() without the timeout, for code that polls an
+  // atomic (LuaLimits::cancel). Null when the context has none.
+  virtual const std::atomic<bool>* cancel_flag() const { return nullptr; }
   // The time left before the step's timeout (nullopt: no timeout).
   virtual std::optional<std::chrono::milliseconds> time_left() const = 0;
   // This thread's Lua host (created on first use, reused between steps).

@@ -77,9 +77,9 @@ int run_runs(const Args& args) {
     std::printf("%s\n", nlohmann::json({{"runs", list}, {"next_cursor", page.next_cursor}}).dump(2).c_str());
     return kExitSuccess;
   }
-  std::printf("%-26s  %-20s  %-10s  %-20s  %9s\n", "RUN", "WORKFLOW", "STATUS", "STARTED", "DURATION");
+  std::printf("%-28s  %-20s  %-10s  %-20s  %9s\n", "RUN", "WORKFLOW", "STATUS", "STARTED", "DURATION");
   for (const reg::RunRow& r : page.runs)
-    std::printf("%-26s  %-20s  %-10s  %-20s  %9s\n", r.id.c_str(), r.workflow_name.c_str(), reg::to_string(r.status),
+    std::printf("%-28s  %-20s  %-10s  %-20s  %9s\n", r.id.c_str(), r.workflow_name.c_str(), reg::to_string(r.status),
                 iso_time(r.started_at).c_str(), span(r.started_at, r.finished_at).c_str());
   return kExitSuccess;
 }

@@ -7,7 +7,7 @@
 #include "dsl/suggest.h"
 #include "engine/cli.h"
 #include "engine/exit_status.h"
-#include "engine/plugin_catalog.h"
+#include "engine/plugin_check.h"
 
 namespace sluice::engine {
 
@@ -77,8 +77,8 @@ std::string plugin_text(const dsl::PluginManifest& m) {
 
 int run_plugins(const Args& args) {
   const bool json = args.flag("json");
-  PluginCatalog catalog(plugin_search_path(""));
-  // merge: add_builtin_plugins(catalog);
+  std::unique_ptr<PluginCatalog> owned = make_catalog("");
+  PluginCatalog& catalog = *owned;
   std::vector<std::string> problems;
   std::vector<const dsl::PluginManifest*> plugins = catalog.all(problems);
   int status = kExitSuccess;

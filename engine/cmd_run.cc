@@ -50,12 +50,11 @@ int run_run(const Args& args) {
   dsl::WorkflowPtr wf = load_or_report(args.positional[0]);
   if (!wf) return kExitBadInput;
   // Plugin steps are checked before anything runs, as `sluice validate` does.
-  PluginCatalog catalog(plugin_search_path(workflow_dir(*wf)));
-  // merge: add_builtin_plugins(catalog); and hand `catalog` to the executor.
+  std::unique_ptr<PluginCatalog> catalog = make_catalog(workflow_dir(*wf));
   {
     dsl::Diagnostics diags;
     diags.set_path(wf->path);
-    if (!check_plugin_steps(*wf, catalog, diags)) {
+    if (!check_plugin_steps(*wf, *catalog, diags)) {
       diags.set_source(wf->source);
       std::fputs(diags.format_all().c_str(), stderr);
       return kExitBadInput;
@@ -81,6 +80,10 @@ int run_run(const Args& args) {
     return kExitBadInput;
   }
   opt.run_id = new_run_id();
+  opt.find_plugin = [&catalog](const std::string& plugin, const dsl::PluginManifest*& manifest, std::string& err) {
+    manifest = catalog->find(plugin, err);
+    return manifest ? catalog->handler(plugin, err) : std::shared_ptr<ActionHandler>();
+  };
 
   std::unique_ptr<Runner> runner = make_posix_runner();
   StatusPrinter printer(*wf, stdout, isatty(STDOUT_FILENO) && std::getenv("TERM") && std::string(std::getenv("TERM")) != "dumb");

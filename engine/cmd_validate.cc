@@ -42,9 +42,8 @@ int run_validate(const Args& args) {
     }
     if (wf) {
       // Every `uses` step against the plugins this workflow can reach.
-      PluginCatalog catalog(plugin_search_path(workflow_dir(*wf)));
-      // merge: add_builtin_plugins(catalog);
-      if (!check_plugin_steps(*wf, catalog, diags)) {
+      std::unique_ptr<PluginCatalog> catalog = make_catalog(workflow_dir(*wf));
+      if (!check_plugin_steps(*wf, *catalog, diags)) {
         valid = false;
         diags.set_source(wf->source);
         if (!json) std::fputs(diags.format_all().c_str(), stderr);

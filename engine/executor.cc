@@ -10,7 +10,12 @@
 #include <random>
 #include <unordered_map>
 
+#include <nlohmann/json.hpp>
+
+#include "engine/action_pool.h"
+#include "engine/lua_action.h"
 #include "engine/lua_host.h"
+#include "engine/plugin_args.h"
 #include "engine/shell_quote.h"
 
 extern char** environ;
@@ -287,7 +292,7 @@ struct Executor::Impl {
       sink.on_event(e);
     }
     report_finals();
-    if (plan.stopping()) runner.cancel_all();
+    if (plan.stopping()) cancel_running();
   }
 
   void dispatch(uint32_t node) {
@@ -325,6 +330,17 @@ struct Executor::Impl {
     sink.on_event(started);
 
     std::string error;
+    if (step.kind != dsl::ActionKind::Run) {
+      ActionCall call;
+      std::shared_ptr<ActionHandler> handler;
+      if (!prepare_action(node, call, handler, error)) {
+        nr.attempts.back().finished = std::chrono::system_clock::now();
+        fail_attempt(node, error, false);
+        return;
+      }
+      running_actions.emplace(actions.submit(std::move(handler), std::move(call), opt.verbose), node);
+      return;
+    }
     ProcessSpec spec;
     if (!prepare(node, spec, error)) {
       nr.attempts.back().finished = std::chrono::system_clock::now();
@@ -335,15 +351,11 @@ struct Executor::Impl {
     running.emplace(id, node);
   }
 
-  bool prepare(uint32_t node, ProcessSpec& spec, std::string& error) {
+  // The work dir, the outputs' paths and the resolved inputs of an attempt
+  // (into nr.outputs / nr.inputs): what every kind of step needs.
+  bool prepare_files(uint32_t node, std::string& error) {
     const dsl::Step& step = step_of(node);
     NodeRecord& nr = rec.nodes[node];
-    if (step.kind != dsl::ActionKind::Run) {
-      error = step.kind == dsl::ActionKind::Uses
-                  ? "plugin action '" + step.plugin + "." + step.action + "' cannot run: this build has no plugin host"
-                  : "Lua step cannot run: this build runs Lua only in 'when' expressions";
-      return false;
-    }
     std::error_code ec;
     fs::create_directories(nr.workdir, ec);
     if (ec) {
@@ -370,7 +382,15 @@ struct Executor::Impl {
       }
       inputs[in.name] = p.string();
     }
-    nr.inputs = inputs;
+    nr.inputs = std::move(inputs);
+    return true;
+  }
+
+  bool prepare(uint32_t node, ProcessSpec& spec, std::string& error) {
+    const dsl::Step& step = step_of(node);
+    NodeRecord& nr = rec.nodes[node];
+    if (!prepare_files(node, error)) return false;
+    const std::map<std::string, std::string>& inputs = nr.inputs;
     std::string command;
     auto resolve = [&](const dsl::Ref& ref, std::string& value, std::string& err) { return lookup(node, inputs, ref, value, err); };
     if (!render_command(step.command, resolve, command, error)) return false;
@@ -402,6 +422,173 @@ struct Executor::Impl {
     spec.env.push_back("SLUICE_METRICS=" + metrics_path);
     for (const auto& [k, v] : opt.params) spec.env.push_back("SLUICE_PARAM_" + upper_env_name(k) + "=" + v.to_text());
     return true;
+  }
+
+  // What a Lua step or plugin action sees of the steps it depends on.
+  std::map<std::string, LuaUpstream> upstream_of(uint32_t node) const {
+    std::map<std::string, LuaUpstream> out;
+    for (uint32_t dep : step_of(node).deps) {
+      const dsl::Step& s = wf.steps[dep];
+      LuaUpstream& up = out[s.name];
+      up.matrix = s.is_matrix();
+      for (uint32_t id : wf.dag.instances(dep)) {
+        const NodeRecord& r = rec.nodes[id];
+        if (up.matrix)
+          up.instances.push_back(LuaUpstream::Instance{wf.dag.node(id).matrix, r.values});
+        else
+          up.values = r.values;
+      }
+    }
+    return out;
+  }
+
+  // `with` as JSON, every string's templates resolved for `node`.
+  bool render_value(uint32_t node, const dsl::Value& v, nlohmann::json& out, std::string& error) const {
+    switch (v.type()) {
+      case dsl::ValueType::String: {
+        dsl::Diagnostics diags;
+        dsl::Template t = dsl::parse_template(v.as_string(), diags, [](size_t) { return dsl::SourcePos{}; });
+        std::string text;
+        if (!render_plain(node, rec.nodes[node].inputs, t, text, error)) return false;
+        out = std::move(text);
+        return true;
+      }
+      case dsl::ValueType::Integer: out = v.as_integer(); return true;
+      case dsl::ValueType::Float: out = v.as_float(); return true;
+      case dsl::ValueType::Boolean: out = v.as_bool(); return true;
+      case dsl::ValueType::Array:
+        out = nlohmann::json::array();
+        for (const dsl::Value& e : v.as_array()) {
+          nlohmann::json j;
+          if (!render_value(node, e, j, error)) return false;
+          out.push_back(std::move(j));
+        }
+        return true;
+      case dsl::ValueType::Table:
+        out = nlohmann::json::object();
+        for (const auto& [k, e] : v.as_table()) {
+          nlohmann::json j;
+          if (!render_value(node, e, j, error)) return false;
+          out[k] = std::move(j);
+        }
+        return true;
+    }
+    return false;
+  }
+
+  // An attempt of a Lua or plugin step: its ActionCall and handler.
+  bool prepare_action(uint32_t node, ActionCall& call, std::shared_ptr<ActionHandler>& handler, std::string& error) {
+    const dsl::Step& step = step_of(node);
+    NodeRecord& nr = rec.nodes[node];
+    const dsl::PluginManifest* manifest = nullptr;
+    if (step.kind == dsl::ActionKind::Uses) {
+      if (!opt.find_plugin) {
+        error = "plugin '" + step.plugin + "' cannot be found: no plugin catalog";
+        return false;
+      }
+      handler = opt.find_plugin(step.plugin, manifest, error);
+      if (!handler) return false;
+    } else {
+      handler = lua_steps;
+    }
+    if (!prepare_files(node, error)) return false;
+    call.run_id = opt.run_id;
+    call.node = wf.dag.node(node).name;
+    call.step = step.name;
+    call.attempt = plan.attempts(node);
+    call.home = opt.home;
+    call.workflow_name = wf.name;
+    call.workflow_path = fs::absolute(fs::path(wf.path)).string();
+    call.workflow_dir = wf_dir.string();
+    if (step.kind == dsl::ActionKind::Lua) {
+      call.script_path = (wf_dir / step.script).string();
+      call.chunk_name = step.script;
+      call.timeout = std::chrono::seconds(60);
+    } else if (step.kind == dsl::ActionKind::LuaInline) {
+      call.code = step.script;
+      call.timeout = std::chrono::seconds(60);
+    } else {
+      call.plugin = step.plugin;
+      call.action = step.action;
+      for (const dsl::WithArg& a : step.with) {
+        nlohmann::json j;
+        if (!render_value(node, a.value, j, error)) return false;
+        call.args[a.name] = std::move(j);
+      }
+      // Typed against plugin.toml: defaults added, rendered templates converted.
+      if (manifest && !resolve_call_args(*manifest, step.action, call.args, error)) return false;
+    }
+    if (step.timeout) call.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(*step.timeout);
+    call.memory = step.resources.memory;
+    call.params = opt.params;
+    call.inputs = nr.inputs;
+    call.outputs = nr.outputs;
+    call.matrix = wf.dag.node(node).matrix;
+    call.steps = upstream_of(node);
+    call.workdir = nr.workdir;
+    call.log_path = nr.attempts.back().log_path;
+    return true;
+  }
+
+  void complete_action(uint32_t node, ActionPool::Finished& f) {
+    NodeRecord& nr = rec.nodes[node];
+    AttemptRecord& a = nr.attempts.back();
+    a.finished = std::chrono::system_clock::now();
+    ActionResult& r = f.result;
+    a.outcome = r.ok ? Outcome::Exited : r.cancelled ? Outcome::Cancelled : r.timed_out ? Outcome::TimedOut : Outcome::Exited;
+    a.exit_code = r.ok ? 0 : -1;
+    if (r.cancelled && (interrupt_seen || plan.stopping())) {
+      a.error = nr.error = "cancelled";
+      plan.cancelled(node);
+      report_finals();
+      return;
+    }
+    if (!r.ok) {
+      fail_attempt(node, r.error.empty() ? std::string("the action failed") : r.error, true);
+      return;
+    }
+    if (!check_outputs(node)) return;
+    nr.values = std::move(r.values);
+    nr.metrics = std::move(f.metrics);
+    nr.error.clear();
+    plan.succeeded(node);
+    report_finals();
+  }
+
+  // Declared outputs exist after a successful attempt; else the attempt fails.
+  bool check_outputs(uint32_t node) {
+    NodeRecord& nr = rec.nodes[node];
+    for (const dsl::NamedTemplate& o : step_of(node).outputs) {
+      std::error_code ec;
+      if (!fs::exists(nr.outputs[o.name], ec)) {
+        fail_attempt(node, "missing output '" + o.name + "': " + o.value.text + " was not created", true);
+        return false;
+      }
+    }
+    return true;
+  }
+
+  // Results and streamed lines of action steps, after the runner woke.
+  void drain_actions() {
+    for (ActionPool::Line& l : actions.take_lines()) {
+      auto it = running_actions.find(l.id);
+      if (it == running_actions.end()) continue;
+      Event e = event(Event::Kind::StepOutput, it->second);
+      e.message = std::move(l.text);
+      sink.on_event(e);
+    }
+    for (ActionPool::Finished& f : actions.take_finished()) {
+      auto it = running_actions.find(f.id);
+      if (it == running_actions.end()) continue;
+      uint32_t node = it->second;
+      running_actions.erase(it);
+      complete_action(node, f);
+    }
+  }
+
+  void cancel_running() {
+    runner.cancel_all();
+    actions.cancel_all();
   }
 
   // Reads the step's values and metrics files; false with `error` on a
@@ -455,13 +642,7 @@ struct Executor::Impl {
     }
     if (r.outcome == Outcome::Exited && r.exit_code == 0) {
       std::string error;
-      for (const dsl::NamedTemplate& o : step_of(node).outputs) {
-        std::error_code ec;
-        if (!fs::exists(nr.outputs[o.name], ec)) {
-          fail_attempt(node, "missing output '" + o.name + "': " + o.value.text + " was not created", true);
-          return;
-        }
-      }
+      if (!check_outputs(node)) return;
       if (!collect(node, error)) {
         fail_attempt(node, error, true);
         return;
@@ -483,9 +664,9 @@ struct Executor::Impl {
     sink.on_event(start);
     while (!plan.done()) {
       if (interrupt.load() && !rec.interrupted) {
-        rec.interrupted = true;
+        rec.interrupted = interrupt_seen = true;
         plan.stop();
-        runner.cancel_all();
+        cancel_running();
         report_finals();
       }
       plan.wake_retries(Clock::now());
@@ -506,6 +687,7 @@ struct Executor::Impl {
           complete(node, r);
         }
       }
+      drain_actions();
     }
     report_finals();
     for (uint32_t i = 0; i < wf.dag.size(); ++i) {
@@ -532,10 +714,14 @@ struct Executor::Impl {
   RunRecord rec;
   std::unordered_map<Runner::Id, uint32_t> running;
   std::vector<Clock::time_point> attempt_started;
-  LuaHost lua;
+  LuaHost lua;  // `when` expressions, on this thread
   std::mt19937_64 rng;
   fs::path wf_dir, run_dir;
   std::vector<std::string> base_env;
+  bool interrupt_seen = false;
+  std::shared_ptr<ActionHandler> lua_steps = make_lua_step_handler();
+  std::unordered_map<ActionPool::Id, uint32_t> running_actions;
+  ActionPool actions{std::max<uint32_t>(1, opt.jobs), [this] { runner.wake(); }};  // last: joined first
 };
 
 Executor::Executor(const dsl::Workflow& wf, Runner& runner, EventSink& sink, RunOptions options)

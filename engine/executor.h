@@ -3,13 +3,16 @@
 // start, prepares each attempt (templates, work dir, environment), hands it
 // to the Runner, and feeds results back to the Plan. Reports through events.
 #include <atomic>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "dsl/params.h"
+#include "dsl/plugin_manifest.h"
 #include "dsl/spec.h"
+#include "engine/action.h"
 #include "engine/events.h"
 #include "engine/plan.h"
 #include "engine/runner.h"
@@ -27,6 +30,12 @@ struct RunOptions {
   bool verbose = false;      // stream step output as StepOutput events
   std::vector<bool> selected;  // per DAG node; empty = all
   std::chrono::milliseconds kill_grace{5000};
+  // Finds the handler of a `uses` step's plugin and its manifest (for the
+  // defaults of `with`); null with `error` when there is none. Unset: plugin
+  // steps fail with "no plugin catalog". Called on the executor's thread.
+  std::function<std::shared_ptr<ActionHandler>(const std::string& plugin, const dsl::PluginManifest*& manifest,
+                                               std::string& error)>
+      find_plugin;
 };
 
 struct AttemptRecord {

@@ -75,7 +75,7 @@ return function(...) return pass(pcall(...)) end,
   function(...) return pass(resume(...)) end
 )lua";
 
-enum class Abort { None, Time, Memory, Cancelled };
+enum class Abort { None, Time, Memory, Cancel };
 
 void push_registry(lua_State* L, void* key) {
   lua_pushlightuserdata(L, key);
@@ -98,6 +98,7 @@ struct LuaHost::State {
   bool active = false;
   uint64_t limit = std::numeric_limits<uint64_t>::max();
   Clock::time_point deadline;
+  const std::atomic<bool>* cancel = nullptr;  // the current call's cancel flag
   Abort abort = Abort::None;
   uint64_t gc_floor = 0;  // bytes held after the last full GC the hook ran
   size_t chunks = 0;      // entries in the chunk cache
@@ -154,7 +155,7 @@ int ctx_index(lua_State* L);
 
 [[noreturn]] void raise_abort(lua_State* L, const State* s) {
   // Kept in the registry since start-up, so pushing one allocates nothing.
-  push_registry(L, s->abort == Abort::Time ? &kTimeMsgKey : s->abort == Abort::Memory ? &kMemMsgKey : &kCancelMsgKey);
+  push_registry(L, s->abort == Abort::Time ? &kTimeMsgKey : s->abort == Abort::Cancel ? &kCancelMsgKey : &kMemMsgKey);
   lua_error(L);
   std::abort();  // lua_error does not return
 }
@@ -165,10 +166,10 @@ void count_hook(lua_State* L, lua_Debug*) {
   State* s = state_of(L);
   if (!s || !s->active) return;
   if (s->abort == Abort::None) {
-    if (Clock::now() >= s->deadline) {
+    if (s->cancel && s->cancel->load(std::memory_order_relaxed)) {
+      s->abort = Abort::Cancel;
+    } else if (Clock::now() >= s->deadline) {
       s->abort = Abort::Time;
-    } else if (s->step && s->step->in->cancelled && s->step->in->cancelled()) {
-      s->abort = Abort::Cancelled;
     } else {
       uint64_t used = s->used();
       // Near the limit, collect garbage before the allocator has to refuse
@@ -882,11 +883,13 @@ bool run(State& s, const LuaLimits& limits, Call& c, Clock::time_point* deadline
                    ? Clock::time_point::max()
                    : now + limits.time;
   if (deadline) *deadline = s.deadline;
+  s.cancel = limits.cancel;
   s.active = true;
   s.call = &c;
   const int rc = lua_cpcall(s.L, trampoline, &c);
   s.call = nullptr;
   s.active = false;
+  s.cancel = nullptr;
   s.limit = std::numeric_limits<uint64_t>::max();
   Abort why = s.abort;
   s.abort = Abort::None;
@@ -902,7 +905,7 @@ bool run(State& s, const LuaLimits& limits, Call& c, Clock::time_point* deadline
   if (why == Abort::None && Clock::now() > s.deadline) why = Abort::Time;
   if (why == Abort::Memory) lua_gc(s.L, LUA_GCCOLLECT, 0);
   if (why != Abort::None) {
-    c.message = why == Abort::Time ? "time limit exceeded" : why == Abort::Memory ? "memory limit exceeded" : "cancelled";
+    c.message = why == Abort::Time ? "time limit exceeded" : why == Abort::Cancel ? "cancelled" : "memory limit exceeded";
     return false;
   }
   return c.status == 0;
@@ -1390,12 +1393,12 @@ void check_limits(lua_State* L) {
   State* s = state_of(L);
   if (!s || !s->active) return;
   if (s->abort == Abort::None) {
-    if (Clock::now() >= s->deadline)
+    if (s->cancel && s->cancel->load(std::memory_order_relaxed))
+      s->abort = Abort::Cancel;
+    else if (Clock::now() >= s->deadline)
       s->abort = Abort::Time;
     else if (!s->counting && s->used() > s->limit)
       s->abort = Abort::Memory;
-    else if (s->step && s->step->in->cancelled && s->step->in->cancelled())
-      s->abort = Abort::Cancelled;
   }
   if (s->abort != Abort::None) raise_abort(L, s);
 }

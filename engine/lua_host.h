@@ -2,6 +2,7 @@
 // The Lua host: one LuaJIT state with the sluice sandbox and its limits. It
 // evaluates `when` expressions and runs Lua steps and Lua plugin actions with
 // the same sandbox, limits and protected calls. See docs/lua.md.
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -24,6 +25,9 @@ namespace sluice::engine {
 struct LuaLimits {
   std::chrono::milliseconds time{std::chrono::seconds(60)};  // wall clock, steady
   uint64_t memory = 512ull << 20;  // bytes held by the whole state, the host's own ~32 KB included
+  // Set from another thread to stop the call at the next check: it fails
+  // with "cancelled". Null = not cancellable.
+  const std::atomic<bool>* cancel = nullptr;
 };
 
 // The data a `when` expression sees, as the globals `params`, `matrix` and `steps`:
@@ -104,10 +108,6 @@ struct LuaStepInput {
   // Called on the calling thread for each log line as it is written (it is
   // also collected in the result). Optional.
   std::function<void(const LuaLogLine&)> on_log;
-  // Polled on the calling thread with the limits (every 10,000 VM
-  // instructions and in the sluice module's long C loops); once it returns
-  // true the call stops with the error "cancelled". Optional.
-  std::function<bool()> cancelled;
 };
 
 struct LuaStepResult {

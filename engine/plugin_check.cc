@@ -5,6 +5,7 @@
 
 #include "dsl/plugin_manifest.h"
 #include "dsl/suggest.h"
+#include "engine/workflow_actions.h"
 
 namespace sluice::engine {
 
@@ -13,6 +14,13 @@ std::string workflow_dir(const dsl::Workflow& wf) {
   std::filesystem::path p = std::filesystem::absolute(wf.path, ec);
   if (ec) p = wf.path;
   return p.lexically_normal().parent_path().string();
+}
+
+std::unique_ptr<PluginCatalog> make_catalog(const std::string& workflow_dir) {
+  auto catalog = std::make_unique<PluginCatalog>(plugin_search_path(workflow_dir));
+  // merge: add_builtin_plugins(*catalog) (builtin_plugins.h) adds these and the rest.
+  catalog->add_builtin(workflow_plugin_manifest(), make_workflow_handler());
+  return catalog;
 }
 
 bool check_plugin_steps(const dsl::Workflow& wf, PluginCatalog& catalog, dsl::Diagnostics& diags) {

@@ -2,6 +2,7 @@
 // The check of a workflow's `uses` steps against the plugins it can reach,
 // shared by `sluice validate` and `sluice run` (which runs nothing when it
 // fails). See docs/plugins.md, "Validation".
+#include <memory>
 #include <string>
 
 #include "dsl/diagnostic.h"
@@ -13,6 +14,10 @@ namespace sluice::engine {
 // The folder plugins of workflow `wf` are searched from first: its file's
 // folder, absolute.
 std::string workflow_dir(const dsl::Workflow& wf);
+
+// The catalog the commands use: plugin_search_path(workflow_dir) ("" = no
+// workflow) plus the built-in plugins.
+std::unique_ptr<PluginCatalog> make_catalog(const std::string& workflow_dir);
 
 // Checks every `uses` step of `wf`: the plugin exists (else "unknown plugin"
 // at the `uses` value, naming the search path, with a did-you-mean over the
