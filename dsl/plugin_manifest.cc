@@ -118,8 +118,8 @@ class ManifestReader : TomlReader {
       return;
     }
     if (!get_string(*n, "'name'", m_.name)) return;
-    if (!is_valid_name(m_.name)) {
-      diags_.error("bad-name", pos(*n), "invalid plugin name '" + m_.name + "': " + kNameRule);
+    if (!is_plugin_name(m_.name)) {
+      diags_.error("bad-name", pos(*n), "invalid plugin name '" + m_.name + "': " + kPluginNameRule);
     } else if (!folder_name.empty() && m_.name != folder_name) {
       diags_.error("bad-name", pos(*n), "plugin name '" + m_.name + "' does not match its folder '" + folder_name +
                                             "': the search path finds a plugin by its folder's name");

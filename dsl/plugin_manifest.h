@@ -4,8 +4,8 @@
 // against it (at `sluice validate` and before a run) and applies defaults.
 // See docs/plugins.md, "plugin.toml".
 //
-//   name = "textstats"              # [a-z0-9][a-z0-9_-]* (as workflow names), the folder's name,
-//                                   # the `<plugin>` of uses = "<plugin>.<action>"
+//   name = "textstats"              # the folder's name: [a-z0-9][a-z0-9_-]* (as workflow names), or
+//                                   # several joined by dots; the `<plugin>` of uses = "<plugin>.<action>"
 //   version = "1.2.0"               # starts with a digit: digits, letters, '.', '-', '+'
 //   kind = "lua"                    # lua | native
 //   description = "..."

@@ -92,7 +92,7 @@ PluginCatalog::Entry* PluginCatalog::locate(const std::string& name, std::string
     error = it->second;
     return nullptr;
   }
-  if (dsl::is_valid_name(name)) {
+  if (dsl::is_plugin_name(name)) {
     for (const std::string& dir : search_path_) {
       const std::string folder = dir + "/" + name;
       std::error_code ec;
@@ -155,9 +155,9 @@ std::vector<const dsl::PluginManifest*> PluginCatalog::all(std::vector<std::stri
   std::vector<const dsl::PluginManifest*> out;
   for (const auto& [name, folder] : names) {
     std::string error;
-    if (!dsl::is_valid_name(name)) {
+    if (!dsl::is_plugin_name(name)) {
       problems.push_back(display(folder) + ": not a plugin folder: '" + name + "' is not a valid plugin name (" +
-                         dsl::kNameRule + ")\n");
+                         dsl::kPluginNameRule + ")\n");
     } else if (Entry* e = locate(name, error)) {
       out.push_back(e->manifest.get());
     } else {

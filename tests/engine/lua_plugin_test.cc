@@ -184,6 +184,13 @@ TEST_CASE("plugin catalog: the first folder holding a name wins, invalid manifes
   CHECK(error == "no plugin 'delta' on the search path: no delta/plugin.toml in " + first + ", " + second + ", " +
                      root.path + "/missing");
 
+  // A dotted name, as `uses = "trainer.xgboost.train"` asks for it.
+  write_file(second + "/trainer.xgboost/plugin.toml",
+             "name = \"trainer.xgboost\"\nversion = \"1.0\"\nkind = \"lua\"\n[actions.train]\n");
+  const dsl::PluginManifest* dotted = catalog.find("trainer.xgboost", error);
+  REQUIRE(dotted);
+  CHECK(dotted->find("train"));
+
   CHECK_FALSE(catalog.handler("gamma", error));
   CHECK(error == "native plugin 'gamma' (" + second + "/gamma/plugin.toml): this build cannot load native plugins");
 
@@ -191,10 +198,11 @@ TEST_CASE("plugin catalog: the first folder holding a name wins, invalid manifes
   std::vector<const dsl::PluginManifest*> all = catalog.all(problems);
   std::vector<std::string> names;
   for (const dsl::PluginManifest* m : all) names.push_back(m->name + "@" + m->version);
-  CHECK(names == std::vector<std::string>{"alpha@1.0", "gamma@1.0"});
+  CHECK(names == std::vector<std::string>{"alpha@1.0", "gamma@1.0", "trainer.xgboost@1.0"});
   REQUIRE(problems.size() == 2);
   CHECK(problems[0] == second + "/Bad Name: not a plugin folder: 'Bad Name' is not a valid plugin name (use lowercase "
-                                "letters, digits, '_' and '-', starting with a letter or digit)\n");
+                                "letters, digits, '_' and '-', starting with a letter or digit (dots may join several "
+                                "such names))\n");
   CHECK(problems[1].rfind(second + "/beta/plugin.toml:1:1: error: plugin declares no actions", 0) == 0);
 }
 
