@@ -4,6 +4,8 @@
 #include <iostream>
 
 #include "engine/exit_status.h"
+#include "engine/plugin_protocol.h"
+#include "engine/plugin_worker.h"
 #include "sluice/version.h"
 
 namespace sluice::engine {
@@ -11,7 +13,7 @@ namespace sluice::engine {
 namespace {
 
 std::vector<const Command*> commands() { return {&validate_command(), &graph_command(), &run_command(), &runs_command(), &show_command(),
-                                                  &plugins_command()}; }
+                                                  &plugins_command(), &models_command()}; }
 
 const OptionSpec kHelp{"help", 'h', "", "show this help"};
 
@@ -77,6 +79,7 @@ int cli_main(int argc, char** argv) {
     print_overview(stdout);
     return kExitSuccess;
   }
+  if (name == wire::kWorkerCommand) return plugin_worker_main();  // hidden: the engine starts it
   const Command* cmd = find_command(name);
   if (!cmd) {
     std::fprintf(stderr, "sluice: error: unknown command '%s'\n\n", name.c_str());

@@ -17,6 +17,7 @@
 #include "engine/lua_host.h"
 #include "engine/plugin_args.h"
 #include "engine/shell_quote.h"
+#include "registry/model_refs.h"
 
 extern char** environ;
 
@@ -225,9 +226,16 @@ struct Executor::Impl {
         value = v;
         return true;
       }
-      case dsl::Ref::Kind::Model:
-        error = ref.text + ": this build has no model registry to resolve models from";
-        return false;
+      case dsl::Ref::Kind::Model: {
+        // Resolved when the step starts: an alias moved during the run is seen by later steps.
+        auto resolved = registry::resolve_model_ref(opt.home, ref.step, ref.model_ref, ref.key);
+        if (!resolved) {
+          error = ref.text + ": " + resolved.error();
+          return false;
+        }
+        value = *resolved;
+        return true;
+      }
     }
     error = "cannot resolve " + ref.text;
     return false;

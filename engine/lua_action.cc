@@ -55,6 +55,7 @@ LuaStepInput lua_step_input(const ActionCall& call, ActionContext& ctx) {
   in.run.attempt = call.attempt;
   in.steps = call.steps;
   in.workdir = call.workdir;
+  in.home = call.home;
   if (call.timeout.count() > 0) in.limits.time = call.timeout;
   if (call.memory > 0) in.limits.memory = call.memory;
   in.limits.cancel = ctx.cancel_flag();

@@ -911,10 +911,13 @@ bool run(State& s, const LuaLimits& limits, Call& c, Clock::time_point* deadline
   return c.status == 0;
 }
 
-// Pushes the compiled chunk for `return (<expr>)`, from the cache when it is there.
-void push_when_chunk(lua_State* L, State& s, const std::string& expr) {
+// Pushes the compiled chunk for `return (<expr>)`, from the cache when it is
+// there. `label` names the chunk in messages ("when", "gate"), so it is part
+// of the cache key.
+void push_when_chunk(lua_State* L, State& s, const std::string& expr, const std::string& label = "when") {
+  const std::string key = label == "when" ? expr : label + '\0' + expr;
   push_registry(L, &kChunksKey);
-  lua_pushlstring(L, expr.data(), expr.size());
+  lua_pushlstring(L, key.data(), key.size());
   lua_rawget(L, -2);
   if (lua_isfunction(L, -1)) {
     lua_remove(L, -2);
@@ -924,7 +927,7 @@ void push_when_chunk(lua_State* L, State& s, const std::string& expr) {
   int rc;
   {
     std::string chunk = "return (" + expr + "\n)";  // the newline lets a trailing -- comment work
-    rc = luaL_loadbuffer(L, chunk.data(), chunk.size(), "=when");
+    rc = luaL_loadbuffer(L, chunk.data(), chunk.size(), ("=" + label).c_str());
   }
   if (rc != 0) lua_error(L);
   if (s.chunks >= kMaxChunks) {
@@ -934,7 +937,7 @@ void push_when_chunk(lua_State* L, State& s, const std::string& expr) {
     lua_replace(L, -3);
     s.chunks = 0;
   }
-  lua_pushlstring(L, expr.data(), expr.size());
+  lua_pushlstring(L, key.data(), key.size());
   lua_pushvalue(L, -2);
   lua_rawset(L, -4);
   ++s.chunks;
@@ -998,15 +1001,39 @@ void when_body(lua_State* L, void* ud) {
 
 // "when:1: attempt to ..." -> "when: attempt to ...": the chunk is the
 // expression itself, so its name and line say nothing.
-std::string when_message(std::string m) {
+std::string when_message(std::string m, const std::string& label = "when") {
+  const std::string prefix = label + ":";
   for (;;) {
-    if (m.rfind("when:", 0) != 0) break;
-    size_t i = 5;
+    if (m.rfind(prefix, 0) != 0) break;
+    size_t i = prefix.size();
     while (i < m.size() && std::isdigit(static_cast<unsigned char>(m[i]))) ++i;
-    if (i == 5 || m.compare(i, 2, ": ") != 0) break;
+    if (i == prefix.size() || m.compare(i, 2, ": ") != 0) break;
     m.erase(0, i + 2);
   }
-  return "when: " + m;
+  return label + ": " + m;
+}
+
+struct ExprCall {
+  State* s;
+  const std::string* expr;
+  const std::map<std::string, dsl::Value>* globals;
+  const std::string* label;
+  bool result = false;
+};
+
+void expr_body(lua_State* L, void* ud) {
+  auto* x = static_cast<ExprCall*>(ud);
+  push_env(L);
+  const int env = lua_gettop(L);
+  for (const auto& [name, value] : *x->globals) {
+    push_value(L, value);
+    lua_setfield(L, env, name.c_str());
+  }
+  push_when_chunk(L, *x->s, *x->expr, *x->label);
+  lua_pushvalue(L, env);
+  lua_setfenv(L, -2);
+  lua_call(L, 0, 1);
+  x->result = lua_toboolean(L, -1);
 }
 
 // --- Lua steps ---
@@ -1379,6 +1406,20 @@ bool LuaHost::eval_when(const std::string& expr, const WhenInput& in, const LuaL
     return false;
   }
   result = w.result;
+  return true;
+}
+
+bool LuaHost::eval_expr(const std::string& expr, const std::map<std::string, dsl::Value>& globals,
+                        const std::string& label, const LuaLimits& limits, bool& result, std::string& error) {
+  ExprCall x{s_.get(), &expr, &globals, &label};
+  Call c;
+  c.body = expr_body;
+  c.ud = &x;
+  if (!run(*s_, limits, c)) {
+    error = when_message(std::move(c.message), label);
+    return false;
+  }
+  result = x.result;
   return true;
 }
 

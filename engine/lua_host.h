@@ -105,6 +105,7 @@ struct LuaStepInput {
   LuaLimits limits;
   std::vector<std::string> http_hosts;  // "host" or "host:port" sluice.http may reach; empty = none
   std::string plugin_dir;               // "" = require() finds stdlib modules only (sluice.*)
+  std::string home;  // the state folder whose store sluice.registry uses ("" = none); run.step names the node
   // Called on the calling thread for each log line as it is written (it is
   // also collected in the result). Optional.
   std::function<void(const LuaLogLine&)> on_log;
@@ -142,6 +143,13 @@ class LuaHost {
   // "when: <message>" (no chunk name or position).
   bool eval_when(const std::string& expr, const WhenInput& in, const LuaLimits& limits, bool& result,
                  std::string& error);
+
+  // Evaluates `return (<expr>)` like eval_when, with `globals` as the only
+  // data it sees (tables become Lua tables, arrays 1-based; a name that is not
+  // given reads as nil). Errors are "<label>: <message>". Promotion gates use it
+  // with `candidate` and `champion`.
+  bool eval_expr(const std::string& expr, const std::map<std::string, dsl::Value>& globals, const std::string& label,
+                 const LuaLimits& limits, bool& result, std::string& error);
 
   // Runs one Lua step attempt in a fresh sandbox environment (see LuaStepInput).
   // Never throws for anything the script does; the host stays usable.

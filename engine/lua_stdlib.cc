@@ -662,6 +662,7 @@ void push_sluice_template(lua_State* L) {
   add_csv(L);
   add_stats(L);
   add_http(L);
+  add_registry(L);
 }
 
 }  // namespace sluice::engine::lua

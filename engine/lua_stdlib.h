@@ -75,6 +75,7 @@ void add_json(lua_State* L);   // sluice.json (lua_stdlib.cc)
 void add_csv(lua_State* L);    // sluice.csv (lua_csv.cc)
 void add_stats(lua_State* L);  // sluice.stats (lua_stats.cc)
 void add_http(lua_State* L);   // sluice.http (lua_http.cc)
+void add_registry(lua_State* L);  // sluice.registry (lua_registry.cc)
 
 // Pushes sluice.json.null (a unique userdata per state).
 void push_json_null(lua_State* L);

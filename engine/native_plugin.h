@@ -15,4 +15,9 @@ namespace sluice::engine {
 
 std::shared_ptr<ActionHandler> make_native_plugin_handler(const dsl::PluginManifest& manifest, std::string& error);
 
+// The executable isolated actions run in, as `PATH __plugin-worker`: by
+// default the running sluice (/proc/self/exe). Programs that are not sluice
+// (unit tests) point it at a sluice binary before making handlers.
+void set_plugin_worker_path(std::string path);
+
 }  // namespace sluice::engine

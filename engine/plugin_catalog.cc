@@ -10,6 +10,7 @@
 
 #include "dsl/names.h"
 #include "engine/lua_plugin.h"
+#include "engine/native_plugin.h"
 
 namespace sluice::engine {
 
@@ -129,8 +130,7 @@ std::shared_ptr<ActionHandler> PluginCatalog::handler(const std::string& name, s
       e->handler = make_lua_plugin_handler(m, error);
       break;
     case dsl::PluginKind::Native:
-      // merge: make_native_plugin_handler (native_plugin.h) replaces this error.
-      error = "native plugin '" + m.name + "' (" + m.path + "): this build cannot load native plugins";
+      e->handler = make_native_plugin_handler(m, error);
       break;
     case dsl::PluginKind::Builtin:
       error = "built-in plugin '" + m.name + "' has no handler";

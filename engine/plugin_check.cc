@@ -5,6 +5,7 @@
 
 #include "dsl/plugin_manifest.h"
 #include "dsl/suggest.h"
+#include "engine/registry_actions.h"
 #include "engine/workflow_actions.h"
 
 namespace sluice::engine {
@@ -18,8 +19,9 @@ std::string workflow_dir(const dsl::Workflow& wf) {
 
 std::unique_ptr<PluginCatalog> make_catalog(const std::string& workflow_dir) {
   auto catalog = std::make_unique<PluginCatalog>(plugin_search_path(workflow_dir));
-  // merge: add_builtin_plugins(*catalog) (builtin_plugins.h) adds these and the rest.
+  // merge: add_builtin_plugins(*catalog) (builtin_plugins.h), once it exists, replaces these.
   catalog->add_builtin(workflow_plugin_manifest(), make_workflow_handler());
+  catalog->add_builtin(registry_plugin_manifest(), make_registry_handler());
   return catalog;
 }
 

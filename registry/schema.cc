@@ -165,12 +165,129 @@ CREATE TABLE events (
 );
 )sql";
 
+// Version 2: the model registry. A model's versions count from 1; each keeps
+// its artifact (never garbage-collected while the row exists), metrics, tags,
+// params and lineage. An alias's whole life is in model_aliases: one row per
+// holding (since .. until; until NULL = holds it now), appended and closed,
+// never edited otherwise or deleted. The partial unique index makes "one
+// holder per alias" a property of the database; triggers keep aliases off
+// archived versions and the history append-only.
+constexpr const char* kV2 = R"sql(
+CREATE TABLE models (
+  id         INTEGER PRIMARY KEY,
+  name       TEXT NOT NULL UNIQUE,
+  created_at INTEGER NOT NULL
+);
+
+CREATE TABLE model_versions (
+  id              INTEGER PRIMARY KEY,
+  model_id        INTEGER NOT NULL REFERENCES models (id),
+  version         INTEGER NOT NULL CHECK (version >= 1),  -- 1, 2, ... per model
+  artifact_id     INTEGER NOT NULL REFERENCES artifacts (id),
+  filename        TEXT NOT NULL,   -- the artifact's file or folder name when registered
+  format          TEXT,            -- e.g. "xgboost-json"
+  description     TEXT,
+  params_json     TEXT NOT NULL DEFAULT '{}',
+  -- lineage: the step that produced the artifact (NULL: not produced by a step)
+  run_id          TEXT REFERENCES runs (id),
+  node            TEXT,
+  workflow_digest TEXT,
+  git_commit      TEXT,
+  -- who registered it: a step (run, node) or a person (actor)
+  registered_run  TEXT REFERENCES runs (id),
+  registered_node TEXT,
+  actor           TEXT NOT NULL,
+  created_at      INTEGER NOT NULL,
+  archived_at     INTEGER,         -- NULL: not archived
+  archived_by     TEXT,
+  UNIQUE (model_id, version)
+);
+CREATE INDEX model_versions_by_artifact ON model_versions (artifact_id);
+
+CREATE TABLE model_version_metrics (
+  version_id INTEGER NOT NULL REFERENCES model_versions (id),
+  name       TEXT NOT NULL,
+  value      REAL,                 -- NULL = NaN
+  PRIMARY KEY (version_id, name)
+) WITHOUT ROWID;
+
+CREATE TABLE model_version_tags (
+  version_id INTEGER NOT NULL REFERENCES model_versions (id),
+  key        TEXT NOT NULL,
+  value      TEXT NOT NULL,
+  PRIMARY KEY (version_id, key)
+) WITHOUT ROWID;
+
+-- Lineage: the artifacts the producing step read (the data version).
+CREATE TABLE model_version_inputs (
+  version_id  INTEGER NOT NULL REFERENCES model_versions (id),
+  name        TEXT NOT NULL,
+  artifact_id INTEGER NOT NULL REFERENCES artifacts (id),
+  PRIMARY KEY (version_id, name)
+) WITHOUT ROWID;
+CREATE INDEX model_version_inputs_by_artifact ON model_version_inputs (artifact_id);
+
+CREATE TABLE model_aliases (
+  id          INTEGER PRIMARY KEY,  -- orders an alias's history
+  model_id    INTEGER NOT NULL REFERENCES models (id),
+  alias       TEXT NOT NULL,
+  version_id  INTEGER NOT NULL REFERENCES model_versions (id),
+  since       INTEGER NOT NULL,
+  until       INTEGER,              -- NULL: holds the alias now
+  actor       TEXT NOT NULL,
+  reason      TEXT,
+  action      TEXT NOT NULL CHECK (action IN ('promote', 'rollback')),
+  rollback_to INTEGER REFERENCES model_aliases (id),  -- the holding a rollback from this one returns to
+  run_id      TEXT REFERENCES runs (id),              -- the step that moved it, if one did
+  node        TEXT,
+  CHECK (until IS NULL OR until >= since)
+);
+CREATE UNIQUE INDEX model_aliases_holder ON model_aliases (model_id, alias) WHERE until IS NULL;
+CREATE INDEX model_aliases_history ON model_aliases (model_id, alias, id);
+CREATE INDEX model_aliases_by_version ON model_aliases (version_id);
+
+CREATE TRIGGER model_aliases_not_archived BEFORE INSERT ON model_aliases
+  WHEN (SELECT archived_at FROM model_versions WHERE id = NEW.version_id) IS NOT NULL
+  BEGIN SELECT RAISE(ABORT, 'an alias cannot point to an archived version'); END;
+CREATE TRIGGER model_aliases_close_only BEFORE UPDATE ON model_aliases
+  WHEN OLD.until IS NOT NULL OR NEW.until IS NULL OR NEW.id IS NOT OLD.id OR NEW.model_id IS NOT OLD.model_id
+    OR NEW.alias IS NOT OLD.alias OR NEW.version_id IS NOT OLD.version_id OR NEW.since IS NOT OLD.since
+    OR NEW.actor IS NOT OLD.actor OR NEW.reason IS NOT OLD.reason OR NEW.action IS NOT OLD.action
+    OR NEW.rollback_to IS NOT OLD.rollback_to OR NEW.run_id IS NOT OLD.run_id OR NEW.node IS NOT OLD.node
+  BEGIN SELECT RAISE(ABORT, 'the alias history is append-only'); END;
+CREATE TRIGGER model_aliases_no_delete BEFORE DELETE ON model_aliases
+  BEGIN SELECT RAISE(ABORT, 'the alias history is append-only'); END;
+CREATE TRIGGER model_versions_archive_free BEFORE UPDATE OF archived_at ON model_versions
+  WHEN NEW.archived_at IS NOT NULL
+    AND EXISTS (SELECT 1 FROM model_aliases WHERE version_id = NEW.id AND until IS NULL)
+  BEGIN SELECT RAISE(ABORT, 'a version holding an alias cannot be archived'); END;
+
+-- Promotion decisions: what was compared, by which gate, and the outcome.
+CREATE TABLE model_decisions (
+  id           INTEGER PRIMARY KEY,
+  model_id     INTEGER NOT NULL REFERENCES models (id),
+  alias        TEXT NOT NULL,
+  candidate_id INTEGER NOT NULL REFERENCES model_versions (id),
+  champion_id  INTEGER REFERENCES model_versions (id),  -- NULL: the alias had no holder
+  gate         TEXT,                                     -- NULL: no gate
+  inputs_json  TEXT NOT NULL,                            -- {"candidate": {...}, "champion": {...}|null}
+  promoted     INTEGER NOT NULL CHECK (promoted IN (0, 1)),
+  reason       TEXT NOT NULL,
+  actor        TEXT NOT NULL,
+  run_id       TEXT REFERENCES runs (id),
+  node         TEXT,
+  at           INTEGER NOT NULL
+);
+CREATE INDEX model_decisions_by_model ON model_decisions (model_id, id);
+)sql";
+
 // Append new versions at the end; never edit a released one. A step that
 // must rebuild a table (SQLite cannot alter a CHECK or a foreign key) follows
 // https://sqlite.org/lang_altertable.html#otheralter: migrate() runs steps
 // with foreign keys off and checks them before each commit.
 constexpr Migration kMigrations[] = {
     {1, "run history: workflows, runs, steps, attempts, values, metrics, artifacts, lineage, cache, events", kV1},
+    {2, "model registry: models, versions with lineage, alias history, promotion decisions", kV2},
 };
 
 }  // namespace

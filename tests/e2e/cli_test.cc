@@ -138,3 +138,12 @@ TEST_CASE("cli: the shipped samples validate") {
   auto r = run_sluice({"validate", SLUICE_SOURCE_DIR "/samples/quickstart/workflow.toml"}, dir.path());
   CHECK(r.status == 0);
 }
+
+TEST_CASE("cli: the hidden plugin worker command refuses to run without the engine") {
+  TempDir dir;
+  auto r = run_sluice({"__plugin-worker"}, dir.path());
+  CHECK(r.status == 2);
+  CHECK(r.err == "sluice __plugin-worker: no request on fd 3 (this command is for the engine only)\n");
+  r = run_sluice({"help"}, dir.path());
+  CHECK(r.out.find("plugin-worker") == std::string::npos);
+}

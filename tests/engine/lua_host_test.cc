@@ -217,3 +217,32 @@ TEST_CASE("lua_host: many small evaluations stay fast") {
   CHECK(truthy == 10'000);
   CHECK(seconds_since(t0) < 10.0);  // generous: a sanity bound, not a benchmark
 }
+
+TEST_CASE("lua_host: eval_expr sees only the globals it is given") {
+  LuaHost host;
+  std::map<std::string, dsl::Value> globals;
+  globals["candidate"] = dsl::Value(dsl::ValueTable{{"version", dsl::Value(int64_t{3})},
+                                                    {"metrics", dsl::Value(dsl::ValueTable{{"auc", dsl::Value(0.84)}})}});
+  bool result = false;
+  std::string error;
+  const std::string gate = "candidate.metrics.auc >= (champion and champion.metrics.auc or 0) + 0.01";
+  REQUIRE(host.eval_expr(gate, globals, "gate", LuaLimits{}, result, error));
+  CHECK(result);
+  globals["champion"] = dsl::Value(dsl::ValueTable{{"metrics", dsl::Value(dsl::ValueTable{{"auc", dsl::Value(0.835)}})}});
+  REQUIRE(host.eval_expr(gate, globals, "gate", LuaLimits{}, result, error));
+  CHECK_FALSE(result);
+  // The same text as a `when` expression is compiled separately: its errors keep their own label.
+  CHECK_FALSE(host.eval_expr("champion.metrics.nope.x", globals, "gate", LuaLimits{}, result, error));
+  CHECK(error == "gate: attempt to index field 'nope' (a nil value)");
+  CHECK_FALSE(host.eval_expr("params.x", {}, "gate", LuaLimits{}, result, error));
+  CHECK(error == "gate: attempt to index global 'params' (a nil value)");
+  CHECK_FALSE(host.eval_expr("candidate >", globals, "gate", LuaLimits{}, result, error));
+  CHECK(error == "gate: unexpected symbol near ')'");
+  CHECK_FALSE(host.eval_expr("(function() while true do end end)()", globals, "gate",
+                             LuaLimits{std::chrono::milliseconds(50)}, result, error));
+  CHECK(error == "gate: time limit exceeded");
+  // The host stays usable, and `when` errors still say "when".
+  bool when_result = false;
+  CHECK_FALSE(host.eval_when("steps.x.values.y.z", WhenInput{}, LuaLimits{}, when_result, error));
+  CHECK(error.rfind("when: ", 0) == 0);
+}

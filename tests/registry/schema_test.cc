@@ -7,6 +7,7 @@
 #include <functional>
 
 #include "registry/db.h"
+#include "registry/model_registry.h"
 #include "registry/schema.h"
 #include "registry/sqlite_store.h"
 #include "sluice/version.h"
@@ -36,6 +37,8 @@ struct Frozen {
   const char* schema;
   const char* rows;                    // written at this version, in its SQL
   std::function<void(Store&)> check;   // read back at the latest version
+  // Rows of tables the Store does not read, read back from the file (optional).
+  std::function<void(const std::string& db_path)> check_file = nullptr;
 };
 
 const char* const kSchemaV1 = R"sql(
@@ -138,9 +141,111 @@ void check_v1(Store& store) {
   CHECK(store.last_successful("v1wf", "train[lr=0.1]")->run_id == run_id);
 }
 
+// Version 2: the model registry.
+const std::string kSchemaV2 = std::string(kSchemaV1) + R"sql(
+CREATE TABLE models (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, created_at INTEGER NOT NULL);
+CREATE TABLE model_versions (id INTEGER PRIMARY KEY, model_id INTEGER NOT NULL REFERENCES models (id),
+  version INTEGER NOT NULL CHECK (version >= 1), artifact_id INTEGER NOT NULL REFERENCES artifacts (id),
+  filename TEXT NOT NULL, format TEXT, description TEXT, params_json TEXT NOT NULL DEFAULT '{}',
+  run_id TEXT REFERENCES runs (id), node TEXT, workflow_digest TEXT, git_commit TEXT,
+  registered_run TEXT REFERENCES runs (id), registered_node TEXT, actor TEXT NOT NULL,
+  created_at INTEGER NOT NULL, archived_at INTEGER, archived_by TEXT, UNIQUE (model_id, version));
+CREATE INDEX model_versions_by_artifact ON model_versions (artifact_id);
+CREATE TABLE model_version_metrics (version_id INTEGER NOT NULL REFERENCES model_versions (id),
+  name TEXT NOT NULL, value REAL, PRIMARY KEY (version_id, name)) WITHOUT ROWID;
+CREATE TABLE model_version_tags (version_id INTEGER NOT NULL REFERENCES model_versions (id),
+  key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (version_id, key)) WITHOUT ROWID;
+CREATE TABLE model_version_inputs (version_id INTEGER NOT NULL REFERENCES model_versions (id),
+  name TEXT NOT NULL, artifact_id INTEGER NOT NULL REFERENCES artifacts (id),
+  PRIMARY KEY (version_id, name)) WITHOUT ROWID;
+CREATE INDEX model_version_inputs_by_artifact ON model_version_inputs (artifact_id);
+CREATE TABLE model_aliases (id INTEGER PRIMARY KEY, model_id INTEGER NOT NULL REFERENCES models (id),
+  alias TEXT NOT NULL, version_id INTEGER NOT NULL REFERENCES model_versions (id), since INTEGER NOT NULL,
+  until INTEGER, actor TEXT NOT NULL, reason TEXT,
+  action TEXT NOT NULL CHECK (action IN ('promote', 'rollback')),
+  rollback_to INTEGER REFERENCES model_aliases (id), run_id TEXT REFERENCES runs (id), node TEXT,
+  CHECK (until IS NULL OR until >= since));
+CREATE UNIQUE INDEX model_aliases_holder ON model_aliases (model_id, alias) WHERE until IS NULL;
+CREATE INDEX model_aliases_history ON model_aliases (model_id, alias, id);
+CREATE INDEX model_aliases_by_version ON model_aliases (version_id);
+CREATE TRIGGER model_aliases_not_archived BEFORE INSERT ON model_aliases
+  WHEN (SELECT archived_at FROM model_versions WHERE id = NEW.version_id) IS NOT NULL
+  BEGIN SELECT RAISE(ABORT, 'an alias cannot point to an archived version'); END;
+CREATE TRIGGER model_aliases_close_only BEFORE UPDATE ON model_aliases
+  WHEN OLD.until IS NOT NULL OR NEW.until IS NULL OR NEW.id IS NOT OLD.id OR NEW.model_id IS NOT OLD.model_id
+    OR NEW.alias IS NOT OLD.alias OR NEW.version_id IS NOT OLD.version_id OR NEW.since IS NOT OLD.since
+    OR NEW.actor IS NOT OLD.actor OR NEW.reason IS NOT OLD.reason OR NEW.action IS NOT OLD.action
+    OR NEW.rollback_to IS NOT OLD.rollback_to OR NEW.run_id IS NOT OLD.run_id OR NEW.node IS NOT OLD.node
+  BEGIN SELECT RAISE(ABORT, 'the alias history is append-only'); END;
+CREATE TRIGGER model_aliases_no_delete BEFORE DELETE ON model_aliases
+  BEGIN SELECT RAISE(ABORT, 'the alias history is append-only'); END;
+CREATE TRIGGER model_versions_archive_free BEFORE UPDATE OF archived_at ON model_versions
+  WHEN NEW.archived_at IS NOT NULL
+    AND EXISTS (SELECT 1 FROM model_aliases WHERE version_id = NEW.id AND until IS NULL)
+  BEGIN SELECT RAISE(ABORT, 'a version holding an alias cannot be archived'); END;
+CREATE TABLE model_decisions (id INTEGER PRIMARY KEY, model_id INTEGER NOT NULL REFERENCES models (id),
+  alias TEXT NOT NULL, candidate_id INTEGER NOT NULL REFERENCES model_versions (id),
+  champion_id INTEGER REFERENCES model_versions (id), gate TEXT, inputs_json TEXT NOT NULL,
+  promoted INTEGER NOT NULL CHECK (promoted IN (0, 1)), reason TEXT NOT NULL, actor TEXT NOT NULL,
+  run_id TEXT REFERENCES runs (id), node TEXT, at INTEGER NOT NULL);
+CREATE INDEX model_decisions_by_model ON model_decisions (model_id, id);
+)sql";
+
+const char* const kRowsV2 = R"sql(
+INSERT INTO workflows (id, name, digest, source, path, first_seen)
+  VALUES (2, 'v2wf', 'sha256:v2wf', 'name = "v2wf"', 'v2.toml', 2000);
+INSERT INTO runs (id, workflow_id, workflow_name, triggered_by, status, status_at, created_at, sluice_version,
+  git_commit) VALUES ('20200202-000000-000002', 2, 'v2wf', 'cli', 'succeeded', 2003, 2000, '0.2.0', 'def');
+INSERT INTO steps (id, run_id, node, step, status, status_at) VALUES
+  (2, '20200202-000000-000002', 'train', 'train', 'succeeded', 2002);
+INSERT INTO artifacts (id, digest, kind, size, created_at) VALUES
+  (2, 'sha256:v2-model', 'file', 20, 2002), (3, 'sha256:v2-data', 'file', 30, 2001);
+INSERT INTO models (id, name, created_at) VALUES (1, 'ranker', 2004);
+INSERT INTO model_versions (id, model_id, version, artifact_id, filename, format, params_json, run_id, node,
+  workflow_digest, git_commit, actor, created_at) VALUES
+  (1, 1, 1, 2, 'model.json', 'xgboost-json', '{"eta":0.1}', '20200202-000000-000002', 'train', 'sha256:v2wf',
+   'def', 'ann', 2004),
+  (2, 1, 2, 2, 'model.json', 'xgboost-json', '{}', NULL, NULL, NULL, NULL, 'bob', 2005);
+INSERT INTO model_version_metrics (version_id, name, value) VALUES (1, 'auc', 0.81);
+INSERT INTO model_version_tags (version_id, key, value) VALUES (1, 'team', 'search');
+INSERT INTO model_version_inputs (version_id, name, artifact_id) VALUES (1, 'data', 3);
+INSERT INTO model_aliases (id, model_id, alias, version_id, since, until, actor, reason, action, rollback_to)
+  VALUES (1, 1, 'production', 1, 2006, 2007, 'ann', 'first', 'promote', NULL),
+         (2, 1, 'production', 2, 2007, NULL, 'bob', NULL, 'promote', 1);
+INSERT INTO model_decisions (model_id, alias, candidate_id, champion_id, gate, inputs_json, promoted, reason, actor,
+  at) VALUES (1, 'production', 2, 1, 'true', '{}', 1, 'gate held: true', 'bob', 2007);
+)sql";
+
+void check_v2_file(const std::string& path) {
+  ModelRegistry reg(path);
+  auto v1 = reg.version("ranker", 1);
+  REQUIRE(v1);
+  CHECK(v1->digest == "sha256:v2-model");
+  CHECK(v1->metric("auc") == 0.81);
+  CHECK(v1->lineage.step == "train");
+  CHECK(v1->lineage.workflow_name == "v2wf");
+  REQUIRE(v1->lineage.inputs.size() == 1);
+  CHECK(v1->lineage.inputs[0].digest == "sha256:v2-data");
+  auto prod = reg.resolve("ranker", "production");
+  REQUIRE(prod);
+  CHECK(prod->version == 2);
+  auto history = reg.history("ranker");
+  REQUIRE(history);
+  REQUIRE(history->size() == 2);
+  CHECK(history->at(0).until == 2007);
+  CHECK(history->at(1).previous_version == 1);
+  CHECK(reg.decisions("ranker")->at(0).reason == "gate held: true");
+  // The migrated history still rolls back, and takes new versions after the old ones.
+  auto back = reg.rollback("ranker", "production", "carl");
+  REQUIRE(back);
+  CHECK(back->to == 1);
+  CHECK(reg.referenced_digests() == std::vector<std::string>{"sha256:v2-model"});
+}
+
 const std::vector<Frozen>& frozen() {
   static const std::vector<Frozen> versions = {
       {1, kSchemaV1, kRowsV1, check_v1},
+      {2, kSchemaV2.c_str(), kRowsV2, [](Store&) {}, check_v2_file},
   };
   return versions;
 }
@@ -175,6 +280,10 @@ std::string describe(Db& db) {
     return out;
   };
   std::string out = "application_id " + std::to_string(db.query_int("PRAGMA application_id")) + "\n";
+  {
+    Stmt triggers = db.prepare("SELECT name, sql FROM sqlite_schema WHERE type = 'trigger' ORDER BY name");
+    while (triggers.step()) out += "trigger " + triggers.text(0) + "\n  sql " + norm(triggers.text(1)) + "\n";
+  }
   out += "user_version " + std::to_string(db.query_int("PRAGMA user_version")) + "\n";
   Stmt tables = db.prepare(
       "SELECT name, sql FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name");
@@ -189,7 +298,8 @@ std::string describe(Db& db) {
     Stmt idx = db.prepare("SELECT name, \"unique\", origin, partial FROM pragma_index_list(?1) ORDER BY name");
     idx.bind(1, t);
     while (idx.step()) {
-      out += "  index " + idx.text(0) + " unique=" + idx.text(1) + " origin=" + idx.text(2) + " (";
+      out += "  index " + idx.text(0) + " unique=" + idx.text(1) + " origin=" + idx.text(2) +
+             (idx.int64(3) ? " partial" : "") + " (";
       Stmt info = db.prepare("SELECT name FROM pragma_index_info(?1) ORDER BY seqno");
       info.bind(1, idx.text(0));
       while (info.step()) out += info.text(0) + ",";
@@ -263,6 +373,8 @@ TEST_CASE("schema: a database created at every earlier version migrates cleanly"
     }
     auto store = open_sqlite_store(dir.db());
     for (int v = 1; v <= start; ++v) frozen()[v - 1].check(*store);
+    for (int v = 1; v <= start; ++v)
+      if (frozen()[v - 1].check_file) frozen()[v - 1].check_file(dir.db());
     // The migrated database takes new writes beside the old rows.
     store->apply({PutWorkflow{.name = "new", .digest = "d", .source = "", .at = 1},
                   CreateRun{.id = "29990101-000000-000001", .workflow_name = "new", .workflow_digest = "d", .at = 1},

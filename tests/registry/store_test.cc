@@ -17,6 +17,7 @@
 
 #include "registry/db.h"
 #include "registry/sqlite_store.h"
+#include "support/fork_children.h"
 
 using namespace sluice::registry;
 
@@ -598,55 +599,7 @@ TEST_CASE("store: writes name what they need") {
         "write 1 of 1 (AddOutput, run r, node a): no artifact sha256:0 (a PutArtifact must record it first)");
 }
 
-namespace {
-
-// Runs `body(c)` in `n` forked children at once and returns their exit codes
-// (128 + signal when killed). Never hangs: children still running after two
-// minutes are killed. No SQLite connection may be open across the fork.
-std::vector<int> run_children(int n, const std::function<void(int)>& body) {
-  std::cout.flush();
-  std::fflush(nullptr);
-  std::vector<pid_t> pids;
-  for (int c = 0; c < n; ++c) {
-    pid_t pid = fork();
-    if (pid < 0) break;
-    if (pid == 0) {
-      int code = 0;
-      try {
-        body(c);
-      } catch (const std::exception& e) {
-        std::fprintf(stderr, "child %d: %s\n", c, e.what());
-        code = 1;
-      }
-      _exit(code);
-    }
-    pids.push_back(pid);
-  }
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
-  std::vector<int> codes(pids.size(), -1);
-  size_t left = pids.size();
-  while (left > 0 && std::chrono::steady_clock::now() < deadline) {
-    for (size_t c = 0; c < pids.size(); ++c) {
-      if (codes[c] != -1) continue;
-      int status = 0;
-      if (waitpid(pids[c], &status, WNOHANG) == pids[c]) {
-        codes[c] = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-        --left;
-      }
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  for (size_t c = 0; c < pids.size(); ++c) {
-    if (codes[c] != -1) continue;
-    kill(pids[c], SIGKILL);
-    waitpid(pids[c], nullptr, 0);
-    codes[c] = 128 + SIGKILL;
-  }
-  codes.resize(static_cast<size_t>(n), -1);  // fork failures show as -1
-  return codes;
-}
-
-}  // namespace
+using sluice::test::run_children;
 
 TEST_CASE("store: several processes write one database") {
   TempDir dir;
