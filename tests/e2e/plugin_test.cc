@@ -144,7 +144,7 @@ uses = "dataset.split"
 with = { data = "x.csv", test_fraction = "a lot", sed = 1 }
 
 [steps.fetch]
-uses = "storage.fetch"
+uses = "featurestore.fetch"
 )");
   auto v = run_sluice({"validate", "wf.toml"}, dir.path());
   CHECK(v.status == 2);
@@ -156,8 +156,8 @@ uses = "storage.fetch"
         std::string::npos);
   CHECK(v.err.find("wf.toml:8:51: error: unknown param 'sed' in 'with' of step 'split' for 'dataset.split'; did you mean 'seed'?\n") !=
         std::string::npos);
-  CHECK(v.err.find("wf.toml:11:8: error: unknown plugin 'storage' in step 'fetch': no storage/plugin.toml in " + dir.path() +
-                   "/plugins, ") != std::string::npos);
+  CHECK(v.err.find("wf.toml:11:8: error: unknown plugin 'featurestore' in step 'fetch': no featurestore/plugin.toml in " +
+                   dir.path() + "/plugins, ") != std::string::npos);
 
   // `sluice run` refuses the same file before anything runs.
   auto r = run_sluice({"run", "wf.toml"}, dir.path());

@@ -4,6 +4,7 @@
 // reports.
 #include <stdlib.h>
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <filesystem>
@@ -148,7 +149,11 @@ TEST_CASE("plugin catalog: the search path is the workflow's plugins, ./plugins,
                                              b.path,
                                              exe_dir + "/plugins",
                                              fs::path(exe_dir + "/../lib/sluice/plugins").lexically_normal().string()};
-  CHECK(path == expected);
+  // (Under ctest the current directory is the binary's: one entry less.)
+  std::vector<std::string> unique;
+  for (const std::string& p : expected)
+    if (std::find(unique.begin(), unique.end(), p) == unique.end()) unique.push_back(p);
+  CHECK(path == unique);
   // Without a workflow folder, and duplicates dropped.
   std::vector<std::string> plain = plugin_search_path("");
   CHECK(plain.front() == (fs::current_path() / "plugins").string());
@@ -191,8 +196,9 @@ TEST_CASE("plugin catalog: the first folder holding a name wins, invalid manifes
   REQUIRE(dotted);
   CHECK(dotted->find("train"));
 
+  // A native plugin goes to the native loader, which names the missing library.
   CHECK_FALSE(catalog.handler("gamma", error));
-  CHECK(error == "native plugin 'gamma' (" + second + "/gamma/plugin.toml): this build cannot load native plugins");
+  CHECK(error.rfind(second + "/gamma/libgamma.so: ", 0) == 0);
 
   std::vector<std::string> problems;
   std::vector<const dsl::PluginManifest*> all = catalog.all(problems);
