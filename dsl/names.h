@@ -17,6 +17,8 @@ inline constexpr const char* kIdentifierRule = "use letters, digits and '_', not
 bool is_env_name(std::string_view s);
 // Plugin names: one or more valid names joined by dots ("storage", "trainer.xgboost").
 bool is_plugin_name(std::string_view s);
+inline constexpr const char* kPluginNameRule =
+    "use lowercase letters, digits, '_' and '-', starting with a letter or digit (dots may join several such names)";
 
 // Why `path` is not a safe relative path inside a work dir ("" when it is):
 // absolute, a '..' component, a NUL byte, or empty.

@@ -19,6 +19,7 @@
 #include "dsl/names.h"
 #include "dsl/source_map.h"
 #include "dsl/suggest.h"
+#include "dsl/toml_read.h"
 
 namespace sluice::dsl {
 
@@ -37,24 +38,6 @@ const std::vector<std::string> kScheduleKeys = {"cron",     "timezone",    "catc
 const std::vector<std::string> kExecutors = {"local"};
 const std::vector<std::string> kActionKeys = {"run", "lua", "lua_inline", "uses"};
 
-const char* toml_type_phrase(toml::node_type t) {
-  switch (t) {
-    case toml::node_type::string: return "a string";
-    case toml::node_type::integer: return "an integer";
-    case toml::node_type::floating_point: return "a float";
-    case toml::node_type::boolean: return "a boolean";
-    case toml::node_type::date: return "a date";
-    case toml::node_type::time: return "a time";
-    case toml::node_type::date_time: return "a date-time";
-    case toml::node_type::array: return "an array";
-    case toml::node_type::table: return "a table";
-    case toml::node_type::none: break;
-  }
-  return "nothing";
-}
-
-SourcePos to_pos(const toml::source_position& p) { return SourcePos{p.line, p.column}; }
-
 // Settings a step inherits from [defaults] unless it says otherwise.
 struct StepDefaults {
   int64_t retries = 0;
@@ -66,9 +49,9 @@ struct StepDefaults {
   bool continue_on_error = false;
 };
 
-class Reader {
+class Reader : TomlReader {
  public:
-  Reader(Workflow& wf, Diagnostics& diags) : wf_(wf), diags_(diags), map_(wf.source) {}
+  Reader(Workflow& wf, Diagnostics& diags) : TomlReader(diags), wf_(wf), map_(wf.source) {}
 
   void read(const toml::table& root) {
     for (auto&& [k, v] : root) {
@@ -91,35 +74,9 @@ class Reader {
   }
 
  private:
-  SourcePos pos(const toml::node& n) const { return to_pos(n.source().begin); }
-  SourcePos pos(const toml::key& k) const { return to_pos(k.source().begin); }
-
   PosMap string_positions(const toml::node& n) const {
     SourcePos start = pos(n);
     return [this, start](size_t off) { return map_.in_string(start, off); };
-  }
-
-  void type_error(const toml::node& n, const std::string& what, const char* expected) {
-    diags_.error("type", pos(n),
-                 what + " must be " + expected + ", found " + toml_type_phrase(n.type()));
-  }
-
-  bool get_string(const toml::node& n, const std::string& what, std::string& out) {
-    if (auto* s = n.as_string()) {
-      out = s->get();
-      return true;
-    }
-    type_error(n, what, "a string");
-    return false;
-  }
-
-  bool get_bool(const toml::node& n, const std::string& what, bool& out) {
-    if (auto* b = n.as_boolean()) {
-      out = b->get();
-      return true;
-    }
-    type_error(n, what, "a boolean");
-    return false;
   }
 
   bool get_duration(const toml::node& n, const std::string& what, Duration& out) {
@@ -134,56 +91,6 @@ class Reader {
       return false;
     }
     return true;
-  }
-
-  const toml::table* get_table(const toml::node& n, const std::string& what) {
-    if (auto* t = n.as_table()) return t;
-    type_error(n, what, "a table");
-    return nullptr;
-  }
-
-  void check_keys(const toml::table& t, const std::vector<std::string>& allowed, const std::string& where) {
-    for (auto&& [k, v] : t) {
-      const std::string key(k.str());
-      if (std::find(allowed.begin(), allowed.end(), key) == allowed.end())
-        diags_.error("unknown-key", pos(k), "unknown key '" + key + "' in " + where + did_you_mean(key, allowed));
-    }
-  }
-
-  // Converts a TOML value into a Value; dates and times are rejected.
-  bool to_value(const toml::node& n, const std::string& what, Value& out) {
-    switch (n.type()) {
-      case toml::node_type::string: out = Value(n.as_string()->get()); return true;
-      case toml::node_type::integer: out = Value(n.as_integer()->get()); return true;
-      case toml::node_type::floating_point: out = Value(n.as_floating_point()->get()); return true;
-      case toml::node_type::boolean: out = Value(n.as_boolean()->get()); return true;
-      case toml::node_type::array: {
-        ValueArray a;
-        bool ok = true;
-        for (const toml::node& e : *n.as_array()) {
-          Value v;
-          ok = to_value(e, what, v) && ok;
-          a.push_back(std::move(v));
-        }
-        out = Value(std::move(a));
-        return ok;
-      }
-      case toml::node_type::table: {
-        ValueTable t;
-        bool ok = true;
-        for (auto&& [k, e] : *n.as_table()) {
-          Value v;
-          ok = to_value(e, what, v) && ok;
-          t.emplace(std::string(k.str()), std::move(v));
-        }
-        out = Value(std::move(t));
-        return ok;
-      }
-      default:
-        diags_.error("type", pos(n), what + ": " + toml_type_phrase(n.type()) +
-                                         " is not supported here; write it as a string");
-        return false;
-    }
   }
 
   void read_name(const toml::table& root) {
@@ -495,12 +402,6 @@ class Reader {
     wf_.steps.push_back(std::move(s));
   }
 
-  SourcePos key_pos(const toml::table& t, std::string_view key) const {
-    for (auto&& [k, v] : t)
-      if (k.str() == key) return pos(k);
-    return SourcePos{};
-  }
-
   void read_action(Step& s, const std::string& kind, const toml::node& n, const std::string& where) {
     std::string text;
     if (!get_string(n, "'" + kind + "' in " + where, text)) return;
@@ -679,7 +580,6 @@ class Reader {
   }
 
   Workflow& wf_;
-  Diagnostics& diags_;
   SourceMap map_;
 };
 
@@ -693,21 +593,7 @@ WorkflowPtr parse_workflow(std::string source, const std::string& path, Diagnost
   wf->path = path;
   wf->source = std::move(source);
   toml::table root;
-  try {
-    root = toml::parse(wf->source, path);
-  } catch (const toml::parse_error& e) {
-    SourcePos at = to_pos(e.source().begin);
-    std::string message(e.description());
-    // TOML++ calls a line break inside a one-line string a control character.
-    size_t off = SourceMap(wf->source).offset_of(at);
-    if (message.find("control characters") != std::string::npos && off < wf->source.size() &&
-        (wf->source[off] == '\n' || wf->source[off] == '\r'))
-      message = "unterminated string: a one-line string must end on the line it starts on "
-                "(use \"\"\"...\"\"\" or '''...''' for text over several lines)";
-    diags.error("toml-syntax", at, message);
-    diags.set_source(wf->source);
-    return nullptr;
-  }
+  if (!parse_toml(wf->source, path, diags, root)) return nullptr;
   Reader(*wf, diags).read(root);
   check_workflow(*wf, diags);
   diags.sort();

@@ -13,7 +13,7 @@ namespace sluice::engine {
 namespace {
 
 std::vector<const Command*> commands() { return {&validate_command(), &graph_command(), &run_command(), &runs_command(), &show_command(),
-                                         &models_command()}; }
+                                                  &plugins_command(), &models_command()}; }
 
 const OptionSpec kHelp{"help", 'h', "", "show this help"};
 

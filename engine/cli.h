@@ -26,6 +26,7 @@ const Command& graph_command();
 const Command& run_command();
 const Command& runs_command();
 const Command& show_command();
+const Command& plugins_command();
 const Command& models_command();
 
 // The state folder: --home, else $SLUICE_HOME, else ./.sluice (absolute).

@@ -10,11 +10,10 @@
 #include "engine/cli.h"
 #include "engine/executor.h"
 #include "engine/exit_status.h"
+#include "engine/plugin_check.h"
 #include "engine/run_recorder.h"
 #include "engine/runner_posix.h"
 #include "engine/status_printer.h"
-#include "engine/registry_actions.h"
-#include "engine/workflow_actions.h"
 #include "engine/workflow_args.h"
 
 namespace sluice::engine {
@@ -50,6 +49,17 @@ namespace {
 int run_run(const Args& args) {
   dsl::WorkflowPtr wf = load_or_report(args.positional[0]);
   if (!wf) return kExitBadInput;
+  // Plugin steps are checked before anything runs, as `sluice validate` does.
+  std::unique_ptr<PluginCatalog> catalog = make_catalog(workflow_dir(*wf));
+  {
+    dsl::Diagnostics diags;
+    diags.set_path(wf->path);
+    if (!check_plugin_steps(*wf, *catalog, diags)) {
+      diags.set_source(wf->source);
+      std::fputs(diags.format_all().c_str(), stderr);
+      return kExitBadInput;
+    }
+  }
   RunOptions opt;
   if (!resolve_params(*wf, args.all("param"), opt.params)) return kExitBadInput;
   const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
@@ -70,22 +80,9 @@ int run_run(const Args& args) {
     return kExitBadInput;
   }
   opt.run_id = new_run_id();
-  // merge: the plugin catalog (plugin_catalog.h) replaces this built-ins-only lookup.
-  static const dsl::PluginManifest workflow_manifest = workflow_plugin_manifest();
-  static const dsl::PluginManifest registry_manifest = registry_plugin_manifest();
-  static const std::shared_ptr<ActionHandler> workflow_handler = make_workflow_handler();
-  static const std::shared_ptr<ActionHandler> registry_handler = make_registry_handler();
-  opt.find_plugin = [](const std::string& plugin, const dsl::PluginManifest*& manifest, std::string& err) {
-    if (plugin == "workflow") {
-      manifest = &workflow_manifest;
-      return workflow_handler;
-    }
-    if (plugin == "registry") {
-      manifest = &registry_manifest;
-      return registry_handler;
-    }
-    err = "unknown plugin '" + plugin + "'";
-    return std::shared_ptr<ActionHandler>();
+  opt.find_plugin = [&catalog](const std::string& plugin, const dsl::PluginManifest*& manifest, std::string& err) {
+    manifest = catalog->find(plugin, err);
+    return manifest ? catalog->handler(plugin, err) : std::shared_ptr<ActionHandler>();
   };
 
   std::unique_ptr<Runner> runner = make_posix_runner();

@@ -6,6 +6,7 @@
 #include "dsl/parser.h"
 #include "engine/cli.h"
 #include "engine/exit_status.h"
+#include "engine/plugin_check.h"
 #include "engine/workflow_args.h"
 
 namespace sluice::engine {
@@ -37,6 +38,15 @@ int run_validate(const Args& args) {
         valid = !diags.has_errors();
       } else {
         valid = resolve_params(*wf, args.all("param"), params);
+      }
+    }
+    if (wf) {
+      // Every `uses` step against the plugins this workflow can reach.
+      std::unique_ptr<PluginCatalog> catalog = make_catalog(workflow_dir(*wf));
+      if (!check_plugin_steps(*wf, *catalog, diags)) {
+        valid = false;
+        diags.set_source(wf->source);
+        if (!json) std::fputs(diags.format_all().c_str(), stderr);
       }
     }
     all_valid = all_valid && valid;
@@ -72,7 +82,8 @@ const Command& validate_command() {
       "sluice validate [--json] [-p NAME=VALUE]... FILE...",
       "For each valid file prints a one-line summary; for an invalid one prints every\n"
       "error as 'file:line:col: error: message' with the source line and a caret, on\n"
-      "stderr. Exits 0 when all files are valid, 2 otherwise.",
+      "stderr. Steps that use plugins are checked against the plugins on the search\n"
+      "path (see 'sluice plugins'). Exits 0 when all files are valid, 2 otherwise.",
       {{"json", 0, "", "print one JSON document with every file's diagnostics"},
        {"param", 'p', "NAME=VALUE", "check a param override against its declared type", true}},
       1,

@@ -16,6 +16,7 @@
 #include "engine/lua_action.h"
 #include "engine/lua_host.h"
 #include "engine/redact.h"
+#include "engine/plugin_args.h"
 #include "engine/shell_quote.h"
 #include "registry/model_refs.h"
 
@@ -524,11 +525,8 @@ struct Executor::Impl {
         if (!render_value(node, a.value, j, error)) return false;
         call.args[a.name] = std::move(j);
       }
-      for (const dsl::PluginAction& act : manifest ? manifest->actions : std::vector<dsl::PluginAction>{})
-        if (act.name == step.action)
-          for (const dsl::ActionParam& p : act.params)
-            if (p.default_value && !call.args.contains(p.name))
-              call.args[p.name] = nlohmann::json::parse(p.default_value->to_json());
+      // Typed against plugin.toml: defaults added, rendered templates converted.
+      if (manifest && !resolve_call_args(*manifest, step.action, call.args, error)) return false;
     }
     if (step.timeout) call.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(*step.timeout);
     call.memory = step.resources.memory;

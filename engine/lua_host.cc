@@ -18,6 +18,7 @@
 #include <lua.hpp>
 
 #include "engine/lua_stdlib.h"
+#include "stdlib/embedded.h"
 
 namespace sluice::engine {
 
@@ -37,7 +38,7 @@ constexpr size_t kMaxStepChunks = 256;
 
 // Registry keys: the addresses of these objects, as light userdata.
 char kStateKey, kOnErrorKey, kCallBodyKey, kCtxMetaKey, kEnvMetaKey, kStepEnvMetaKey, kStepsMetaKey, kChunksKey, kTimeMsgKey, kMemMsgKey, kCancelMsgKey, kCurrentEnvKey,
-    kLoadedKey, kRandomSeedKey, kStepChunksKey;
+    kLoadedKey, kRandomSeedKey, kStepChunksKey, kStdlibChunksKey;
 
 // The base functions a sandboxed chunk sees (plus pcall/xpcall, wrapped).
 constexpr const char* kAllowedBase[] = {
@@ -476,7 +477,25 @@ bool require_plugin_module(lua_State* L, const std::string& dir, const char* nam
   return true;
 }
 
-// require(name): the stdlib modules (sluice, sluice.json, sluice.csv, ...),
+// Pushes the compiled chunk of the stdlib module `name` (the Lua files of
+// stdlib/, embedded in the binary), compiled once per host.
+void push_stdlib_chunk(lua_State* L, const char* name, const stdlib::EmbeddedFile& f) {
+  push_registry(L, &kStdlibChunksKey);
+  lua_getfield(L, -1, name);
+  if (lua_isfunction(L, -1)) {
+    lua_remove(L, -2);
+    return;
+  }
+  lua_pop(L, 1);
+  const std::string chunkname = "@stdlib/" + std::string(f.path);
+  if (luaL_loadbufferx(L, f.source.data(), f.source.size(), chunkname.c_str(), "t") != 0) lua_error(L);
+  lua_pushvalue(L, -1);
+  lua_setfield(L, -3, name);
+  lua_remove(L, -2);
+}
+
+// require(name): the stdlib modules (sluice, sluice.json, sluice.csv, ...,
+// and the Lua modules of stdlib/ such as sluice.metrics),
 // then, for a plugin, the modules in its folder. Nothing else: no
 // package.path, no C modules, and not the libraries (they are globals; the
 // blocked ones such as os, io, ffi stay unreachable).
@@ -511,6 +530,22 @@ int sandbox_require(lua_State* L) {
       return 1;
     }
     lua_settop(L, 3);
+    if (const stdlib::EmbeddedFile* f = stdlib::find_module(name)) {
+      lua_pushlightuserdata(L, &kLoadedKey);  // "loading" marker
+      lua_setfield(L, 2, name);
+      push_stdlib_chunk(L, name, *f);
+      lua_pushvalue(L, 3);
+      lua_setfenv(L, -2);
+      lua_pushstring(L, name);
+      lua_call(L, 1, 1);
+      if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        lua_pushboolean(L, 1);
+      }
+      lua_pushvalue(L, -1);
+      lua_setfield(L, 2, name);
+      return 1;
+    }
   }
   lua::StepContext* c = lua::current_step(L);
   if (c && !c->in->plugin_dir.empty() && valid_module_name(name)) {
@@ -698,6 +733,8 @@ int init_state(lua_State* L) {
   set_registry(L, &kChunksKey);
   lua_newtable(L);
   set_registry(L, &kStepChunksKey);
+  lua_newtable(L);
+  set_registry(L, &kStdlibChunksKey);
   lua_pushboolean(L, 0);  // run_step sets and resets these; the slots must exist
   set_registry(L, &kCurrentEnvKey);
   lua_pushboolean(L, 0);
@@ -1203,12 +1240,16 @@ bool is_value_name(const char* k, size_t len) {
   return true;
 }
 
-// The chunk's return value (at `index`) -> the step's values.
+// The chunk's (or the plugin action's) return value (at `index`) -> the step's values.
 void collect_values(lua_State* L, StepCall& sc, int index) {
   const char* name = sc.name.c_str();
   if (lua_isnoneornil(L, index)) return;
-  if (!lua_istable(L, index))
+  if (!lua_istable(L, index)) {
+    if (!sc.in->action.empty())
+      luaL_error(L, "%s: action '%s' returns a table of values (or nothing), not a %s", name, sc.in->action.c_str(),
+                 luaL_typename(L, index));
     luaL_error(L, "%s: a Lua step returns a table of values (or nothing), not a %s", name, luaL_typename(L, index));
+  }
   auto& values = sc.out->values;
   lua_pushnil(L);
   while (lua_next(L, index)) {
@@ -1266,6 +1307,20 @@ void step_body(lua_State* L, void* ud) {
   lua_pushvalue(L, 1);
   lua_pushvalue(L, 3);
   lua_call(L, 1, 1);  // the chunk gets ctx as `...` too
+  if (!in.action.empty()) {
+    // A plugin's init.lua returned its table of actions: call the one asked for.
+    const int actions = lua_gettop(L);
+    if (!lua_istable(L, actions))
+      luaL_error(L, "%s: a plugin's init.lua returns a table of actions, not a %s", sc->name.c_str(),
+                 luaL_typename(L, actions));
+    lua_getfield(L, actions, in.action.c_str());
+    if (!lua_isfunction(L, -1))
+      luaL_error(L, "%s: action '%s' is not a function in the table init.lua returns (found %s)", sc->name.c_str(),
+                 in.action.c_str(), luaL_typename(L, -1));
+    lua_pushvalue(L, 3);
+    push_value(L, in.args);
+    lua_call(L, 2, 1);
+  }
   collect_values(L, *sc, lua_gettop(L));
 }
 

@@ -1,6 +1,6 @@
 #pragma once
 // The Lua host: one LuaJIT state with the sluice sandbox and its limits. It
-// evaluates `when` expressions and runs Lua steps (and, later, Lua plugins) with
+// evaluates `when` expressions and runs Lua steps and Lua plugin actions with
 // the same sandbox, limits and protected calls. See docs/lua.md.
 #include <atomic>
 #include <chrono>
@@ -79,6 +79,13 @@ struct LuaStepInput {
   // while its text is unchanged) or, when that is empty, the text `code`.
   std::string script_path;
   std::string code;
+  // A Lua plugin action (docs/plugins.md): when `action` is set, the chunk is
+  // the plugin's init.lua and must return a table of actions; run_step then
+  // calls `action(ctx, args)` with `args` (a Table: the step's `with`, defaults
+  // applied) and takes its return value as the step's values. Same sandbox,
+  // limits and fresh environment as a step; set `plugin_dir` too.
+  std::string action;
+  dsl::Value args = dsl::Value(dsl::ValueTable{});
   // How errors name the chunk: `name:line: message`. Default: script_path for a
   // file, "lua_inline:<run.step>" for inline code. LuaJIT shortens names longer
   // than 60 bytes from the left, so prefer a path relative to the workflow file.
@@ -97,7 +104,7 @@ struct LuaStepInput {
   std::string workdir;                       // absolute, existing; sluice.fs's root
   LuaLimits limits;
   std::vector<std::string> http_hosts;  // "host" or "host:port" sluice.http may reach; empty = none
-  std::string plugin_dir;               // "" = require() finds stdlib modules only
+  std::string plugin_dir;               // "" = require() finds stdlib modules only (sluice.*)
   std::string home;  // the state folder whose store sluice.registry uses ("" = none); run.step names the node
   // Called on the calling thread for each log line as it is written (it is
   // also collected in the result). Optional.
@@ -108,7 +115,7 @@ struct LuaStepResult {
   bool ok = false;
   // On failure: "chunk:line: message" (a Lua error), "chunk: ..." (a bad return
   // value, an unreadable script), or "time limit exceeded" / "memory limit
-  // exceeded"; `traceback` is the Lua stack where it happened, for the log.
+  // exceeded" / "cancelled"; `traceback` is the Lua stack where it happened, for the log.
   std::string error;
   std::string traceback;
   std::map<std::string, std::string> values;  // the returned table, as text

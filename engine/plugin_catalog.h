@@ -32,8 +32,9 @@ class PluginCatalog {
   // Adds a built-in plugin; built-ins win over folders of the same name.
   void add_builtin(dsl::PluginManifest manifest, std::shared_ptr<ActionHandler> handler);
 
-  // The manifest of plugin `name`, or null with `error` saying where it looked
-  // (or why the manifest found there is invalid, as formatted diagnostics).
+  // The manifest of plugin `name`, or null with `error`: when no folder holds
+  // it, "no plugin '<name>' on the search path: ..." naming where it looked;
+  // when its plugin.toml is invalid, that file's formatted diagnostics.
   const dsl::PluginManifest* find(const std::string& name, std::string& error);
 
   // The handler of plugin `name`, created on first use by kind — Lua:
@@ -42,7 +43,8 @@ class PluginCatalog {
   std::shared_ptr<ActionHandler> handler(const std::string& name, std::string& error);
 
   // Every plugin on the search path and every built-in, by name; manifests
-  // that do not parse are reported in `problems` and left out.
+  // that do not parse are reported in `problems` (formatted diagnostics, each
+  // ending in a newline) and left out.
   std::vector<const dsl::PluginManifest*> all(std::vector<std::string>& problems);
 
   const std::vector<std::string>& search_path() const { return search_path_; }
@@ -56,6 +58,7 @@ class PluginCatalog {
 
   std::vector<std::string> search_path_;
   std::map<std::string, Entry> entries_;  // found so far, by name
+  std::map<std::string, std::string> broken_;  // invalid manifests found so far: name -> diagnostics
   std::mutex mu_;
 };
 

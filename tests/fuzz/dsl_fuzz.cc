@@ -2,15 +2,20 @@
 // scripts/fuzz-dsl). Feeds arbitrary bytes to dsl::parse_workflow and, when a
 // workflow comes back, renders it every way `sluice graph` can (DOT, Mermaid,
 // JSON with default params); otherwise formats the diagnostics with their
-// source lines and carets. Nothing is printed and no file is written.
+// source lines and carets. The same bytes go to the plugin.toml reader, and
+// every `uses` step of a workflow is checked against a fixed manifest
+// (check_with).
+// Nothing is printed and no file is written.
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "dsl/dag_export.h"
 #include "dsl/diagnostic.h"
 #include "dsl/params.h"
 #include "dsl/parser.h"
+#include "dsl/plugin_manifest.h"
 
 namespace dsl = sluice::dsl;
 
@@ -47,18 +52,44 @@ bool has_toml_unicode_ub(const uint8_t* data, size_t size) {
   return false;
 }
 
+// What `with` of every fuzzed `uses` step is checked against.
+const char kFixedManifest[] = R"(name = "storage"
+version = "1.0.0"
+kind = "lua"
+[actions.fetch.params]
+url = { type = "string", required = true }
+sha256 = { type = "string" }
+retries = { type = "integer", default = 3 }
+timeout = { type = "float", default = 30.0 }
+headers = { type = "table" }
+mirrors = { type = "array", default = [] }
+verify = { type = "boolean", default = true }
+extra = { type = "any" }
+[actions.put]
+)";
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (has_toml_unicode_ub(data, size)) return -1;  // -1: not added to the corpus
   std::string source(reinterpret_cast<const char*>(data), size);
+  dsl::Diagnostics mdiags;
+  std::optional<dsl::PluginManifest> manifest = dsl::parse_plugin_manifest("plugin.toml", "/plugins/fuzz", source, mdiags);
+  size_t sink = mdiags.format_all().size() + (manifest ? manifest->actions.size() : 0);
   dsl::Diagnostics diags;
   dsl::WorkflowPtr wf = dsl::parse_workflow(std::move(source), "fuzz.toml", diags);
-  size_t sink = 0;
   if (wf) {
     sink += dsl::to_dot(*wf).size();
     sink += dsl::to_mermaid(*wf).size();
     sink += dsl::to_json(*wf, dsl::default_params(*wf)).size();
+    static const dsl::PluginManifest fixed = [] {
+      dsl::Diagnostics d;
+      return *dsl::parse_plugin_manifest("plugin.toml", "/plugins/storage", kFixedManifest, d);
+    }();
+    dsl::Diagnostics checked;
+    for (const dsl::Step& step : wf->steps)
+      if (step.kind == dsl::ActionKind::Uses) dsl::check_with(step, fixed, checked);
+    sink += checked.format_all().size();
     // A workflow comes back only without errors; warnings/notes may remain.
     sink += diags.format_all().size();
   } else {
