@@ -18,10 +18,6 @@ bool is_env_name(std::string_view s);
 // Plugin names: one or more valid names joined by dots ("storage", "trainer.xgboost").
 bool is_plugin_name(std::string_view s);
 
-// Why `path` is not a safe relative path inside a work dir ("" when it is):
-// absolute, a '..' component, a NUL byte, or empty.
-std::string unsafe_relative_path(std::string_view path);
-
 // IANA zone names of this machine's tz database, for suggestions.
 const std::vector<std::string>& timezone_names();
 

@@ -93,10 +93,6 @@ std::string format_tree(const std::vector<TreeEntry>& sorted_entries);
 // entry's folder listed before it, symlink targets that stay inside.
 Result<std::vector<TreeEntry>> parse_tree(std::string_view listing);
 
-// Why `path` is not a safe relative path, or "" when it is: empty, a NUL
-// byte, absolute, or a '..' component.
-std::string unsafe_relative_path(std::string_view path);
-
 enum class OnExisting { Refuse, Replace };
 
 struct StoreOptions {
