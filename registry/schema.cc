@@ -165,12 +165,24 @@ CREATE TABLE events (
 );
 )sql";
 
+// Version 2: what the step cache, crash recovery and `sluice why` need. The
+// owner of a running run (pid, and boot id + start time so a reused pid is
+// not mistaken for it), whether the run bypassed the cache, and how the
+// cache decided for each step.
+constexpr const char* kV2 = R"sql(
+ALTER TABLE runs ADD COLUMN owner_pid INTEGER;
+ALTER TABLE runs ADD COLUMN owner_start TEXT;
+ALTER TABLE runs ADD COLUMN no_cache INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE steps ADD COLUMN cache_note TEXT;
+)sql";
+
 // Append new versions at the end; never edit a released one. A step that
 // must rebuild a table (SQLite cannot alter a CHECK or a foreign key) follows
 // https://sqlite.org/lang_altertable.html#otheralter: migrate() runs steps
 // with foreign keys off and checks them before each commit.
 constexpr Migration kMigrations[] = {
     {1, "run history: workflows, runs, steps, attempts, values, metrics, artifacts, lineage, cache, events", kV1},
+    {2, "step cache and recovery: run owner process, --no-cache, the cache's decision per step", kV2},
 };
 
 }  // namespace
