@@ -7,6 +7,7 @@
 
 #include "engine/cli.h"
 #include "engine/exit_status.h"
+#include "engine/state_store.h"
 #include "engine/status_printer.h"
 #include "registry/sqlite_store.h"
 
@@ -15,17 +16,6 @@ namespace sluice::engine {
 namespace {
 
 namespace reg = sluice::registry;
-
-// The store of `args`' home, or null after printing why (no runs yet).
-std::unique_ptr<reg::Store> open_history(const Command& cmd, const Args& args) {
-  std::string home = state_home(args);
-  if (!std::filesystem::exists(home + "/sluice.db")) {
-    std::fprintf(stderr, "sluice %s: error: no runs recorded in %s (run a workflow first, or pass --home)\n",
-                 cmd.name.c_str(), home.c_str());
-    return nullptr;
-  }
-  return reg::open_sqlite_store(home + "/sluice.db");
-}
 
 std::string iso_time(std::optional<int64_t> ms) {
   if (!ms) return "-";
@@ -58,7 +48,7 @@ nlohmann::json run_json(const reg::RunRow& r) {
 }
 
 int run_runs(const Args& args) {
-  std::unique_ptr<reg::Store> store = open_history(runs_command(), args);
+  std::unique_ptr<reg::Store> store = open_history_store("runs", state_home(args));
   if (!store) return kExitBadInput;
   reg::RunFilter filter;
   if (!args.positional.empty()) filter.workflow = args.positional[0];
@@ -85,7 +75,7 @@ int run_runs(const Args& args) {
 }
 
 int run_show(const Args& args) {
-  std::unique_ptr<reg::Store> store = open_history(show_command(), args);
+  std::unique_ptr<reg::Store> store = open_history_store("show", state_home(args));
   if (!store) return kExitBadInput;
   const std::string& id = args.positional[0];
   std::optional<reg::RunRow> run = store->run(id);

@@ -12,6 +12,7 @@
 
 #include "engine/lua_host.h"
 #include "engine/shell_quote.h"
+#include "engine/step_cache.h"
 
 extern char** environ;
 
@@ -117,7 +118,8 @@ struct Executor::Impl {
   Impl(const dsl::Workflow& w, Runner& r, EventSink& s, RunOptions o)
       : wf(w), runner(r), sink(s), opt(std::move(o)),
         plan(w, opt.selected, PlanOptions{opt.keep_going, std::max<uint32_t>(1, opt.jobs), opt.cpus, opt.memory}),
-        rng(std::hash<std::string>()(opt.run_id)) {
+        rng(std::hash<std::string>()(opt.run_id)),
+        cache(w, opt, rec) {
     rec.run_id = opt.run_id;
     rec.nodes.resize(wf.dag.size());
     attempt_started.resize(wf.dag.size());
@@ -228,6 +230,12 @@ struct Executor::Impl {
     return false;
   }
 
+  // Resolves `node`'s references outside its command (no inputs yet).
+  RefLookup resolver(uint32_t node) const {
+    static const std::map<std::string, std::string> kNoInputs;
+    return [this, node](const dsl::Ref& r, std::string& v, std::string& e) { return lookup(node, kNoInputs, r, v, e); };
+  }
+
   bool render_plain(uint32_t node, const std::map<std::string, std::string>& inputs, const dsl::Template& t, std::string& out,
                     std::string& error) const {
     out.clear();
@@ -311,6 +319,13 @@ struct Executor::Impl {
         return;
       }
     }
+    // [store] A cache hit, or a result `sluice retry` reuses, finishes the
+    // step without running it (engine/step_cache.h).
+    if (cache.restore(node, resolver(node))) {
+      plan.cached(node);
+      report_finals();
+      return;
+    }
     plan.started(node);
     const int attempt = plan.attempts(node);
     AttemptRecord a;
@@ -357,19 +372,10 @@ struct Executor::Impl {
       fs::create_directories(p.parent_path(), ec);
       nr.outputs[o.name] = p.string();
     }
-    // Inputs: upstream outputs, or files relative to the workflow's folder.
+    // [store] Inputs: upstream outputs or files of the workflow's folder,
+    // materialised read-only from the artifact store into the work dir.
     std::map<std::string, std::string> inputs;
-    for (const dsl::NamedTemplate& in : step.inputs) {
-      std::string path;
-      if (!render_plain(node, inputs, in.value, path, error)) return false;
-      fs::path p(path);
-      if (p.is_relative()) p = wf_dir / p;
-      if (!fs::exists(p, ec)) {
-        error = "input '" + in.name + "' not found: " + p.string();
-        return false;
-      }
-      inputs[in.name] = p.string();
-    }
+    if (!cache.stage_inputs(node, resolver(node), inputs, error)) return false;
     nr.inputs = inputs;
     std::string command;
     auto resolve = [&](const dsl::Ref& ref, std::string& value, std::string& err) { return lookup(node, inputs, ref, value, err); };
@@ -462,6 +468,11 @@ struct Executor::Impl {
           return;
         }
       }
+      // [store] Outputs stay inside the work dir; inputs are unchanged.
+      if (std::string bad = cache.check_attempt(node); !bad.empty()) {
+        fail_attempt(node, bad, false);
+        return;
+      }
       if (!collect(node, error)) {
         fail_attempt(node, error, true);
         return;
@@ -536,6 +547,7 @@ struct Executor::Impl {
   std::mt19937_64 rng;
   fs::path wf_dir, run_dir;
   std::vector<std::string> base_env;
+  StepCache cache;  // [store]
 };
 
 Executor::Executor(const dsl::Workflow& wf, Runner& runner, EventSink& sink, RunOptions options)

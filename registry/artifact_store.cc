@@ -841,7 +841,7 @@ struct ArtifactStore::Impl {
 
   Result<void> link_or_copy(const std::string& hex, const std::string& dst, bool executable) {
     std::string obj = path_of(hex);
-    if (!executable) {
+    if (!executable && !options.materialize_copies) {
       if (::link(obj.c_str(), dst.c_str()) == 0) {
         files_linked++;
         return {};

@@ -104,6 +104,10 @@ struct StoreOptions {
   // cached: a write in the same timestamp tick would go unseen ("racy git").
   // Negative = max(20 ms, 2 x the coarse clock's resolution).
   std::chrono::nanoseconds racy_window{-1};
+  // materialize() copies files instead of hard-linking them. Mode bits do not
+  // stop root, so a process running as root that writes to a hard-linked
+  // input would change the object itself; a copy keeps the store intact.
+  bool materialize_copies = false;
 };
 
 // Counters since open(); for progress, metrics and tests.
