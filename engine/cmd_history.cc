@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/cli.h"
+#include "engine/cli_format.h"
 #include "engine/exit_status.h"
 #include "engine/state_store.h"
 #include "engine/status_printer.h"
@@ -16,16 +17,6 @@ namespace sluice::engine {
 namespace {
 
 namespace reg = sluice::registry;
-
-std::string iso_time(std::optional<int64_t> ms) {
-  if (!ms) return "-";
-  std::time_t t = static_cast<std::time_t>(*ms / 1000);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
 
 std::string span(std::optional<int64_t> from, std::optional<int64_t> to) {
   if (!from || !to) return "-";
@@ -127,8 +118,6 @@ int run_show(const Args& args) {
   }
   return kExitSuccess;
 }
-
-const OptionSpec kHomeOption{"home", 0, "DIR", "the state folder (default: $SLUICE_HOME or ./.sluice)"};
 
 }  // namespace
 
