@@ -35,6 +35,7 @@ nlohmann::json run_json(const reg::RunRow& r) {
           {"finished_at", iso_time(r.finished_at)},
           {"sluice_version", r.sluice_version},
           {"git_commit", r.git_commit},
+          {"parent_run", r.parent_run},
           {"error", r.error}};
 }
 

@@ -237,6 +237,21 @@ struct StepCache::Impl {
       }
       path = wf_dir + "/" + path;
     }
+    reg::ArtifactStore* store = cas(error);
+    if (!store) return false;
+    // `sluice rerun`: the bytes the earlier run read, when the store still
+    // has them (the file itself may have changed or gone since).
+    if (auto pn = opt.pinned_inputs.find(name_of(node)); pn != opt.pinned_inputs.end()) {
+      if (auto pd = pn->second.find(in.name); pd != pn->second.end()) {
+        auto d = reg::Digest::parse(pd->second);
+        if (d && store->exists(*d)) {
+          src.digest = d->str();
+          src.source = path;
+          nr.input_sources[in.name] = src;
+          return true;
+        }
+      }
+    }
     std::error_code ec;
     if (!fs::exists(path, ec)) {
       error = what + " not found: " + path;
@@ -254,19 +269,6 @@ struct StepCache::Impl {
       return false;
     }
     src.source = *real;
-    reg::ArtifactStore* store = cas(error);
-    if (!store) return false;
-    // `sluice rerun`: the bytes the earlier run read, when the store still has them.
-    if (auto pn = opt.pinned_inputs.find(name_of(node)); pn != opt.pinned_inputs.end()) {
-      if (auto pd = pn->second.find(in.name); pd != pn->second.end()) {
-        auto d = reg::Digest::parse(pd->second);
-        if (d && store->exists(*d)) {
-          src.digest = d->str();
-          nr.input_sources[in.name] = src;
-          return true;
-        }
-      }
-    }
     if (auto it = external.find(*real); it != external.end()) {
       src.digest = it->second;
     } else {
