@@ -68,16 +68,29 @@ run = "true"
 
 TEST_CASE("logs: -f follows a running step until it finishes") {
   TempDir dir;
+  // The step prints a line, then waits for the test to say go.
   dir.write("wf.toml", R"(name = "talk"
 [steps.talk]
-run = "touch $MARK; for i in 1 2 3; do echo line $i; sleep 0.3; done"
+run = "echo line 1; while [ ! -f $GO ]; do sleep 0.02; done; echo line 2; echo line 3"
+timeout = "60s"
 )");
-  int pid = spawn_sluice({"run", "wf.toml"}, dir.path(), dir / "out", dir / "err", {"MARK=" + (dir / "mark")});
-  REQUIRE(wait_for_file(dir / "mark"));
-  const std::string id = newest_run(dir);
-  RunResult f = run_sluice({"logs", "-f", id, "talk"}, dir.path());
-  CHECK(f.status == 0);
-  CHECK(f.out == "==> talk attempt 1 (running) <==\nline 1\nline 2\nline 3\n");
+  const std::vector<std::string> env = {"GO=" + (dir / "go")};
+  int pid = spawn_sluice({"run", "wf.toml"}, dir.path(), dir / "out", dir / "err", env);
+  std::string log;
+  for (int i = 0; i < 3000 && log.find("line 1") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    if (fs::exists(dir / ".sluice/runs"))
+      for (const auto& run : fs::directory_iterator(dir / ".sluice/runs")) log = read_file((run.path() / "talk/attempt-1.log").string());
+  }
+  REQUIRE(log == "line 1\n");
+  const std::string id = wait_for_run(dir);
+  int follower = spawn_sluice({"logs", "-f", id, "talk"}, dir.path(), dir / "f.out", dir / "f.err");
+  for (int i = 0; i < 3000 && read_file(dir / "f.out").find("line 1") == std::string::npos; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  CHECK(read_file(dir / "f.out") == "==> talk attempt 1 (running) <==\nline 1\n");
+  dir.write("go", "");
+  CHECK(wait_sluice(follower) == 0);  // returns once the step is done
+  CHECK(read_file(dir / "f.out") == "==> talk attempt 1 (running) <==\nline 1\nline 2\nline 3\n");
   CHECK(wait_sluice(pid) == 0);
 }
 

@@ -39,7 +39,8 @@ std::string chains_workflow() {
       t += "outputs = { o = \"out.txt\" }\n";
     }
   }
-  t += "[steps.all]\nrun = \"sleep 0.1; cat ${inputs.a} ${inputs.b} ${inputs.c} > ${outputs.o}; echo $SLUICE_STEP >> $EXEC_LOG\"\n"
+  // The last step takes longer, so a kill after 24 steps lands while it runs.
+  t += "[steps.all]\nrun = \"sleep 1; cat ${inputs.a} ${inputs.b} ${inputs.c} > ${outputs.o}; echo $SLUICE_STEP >> $EXEC_LOG\"\n"
        "inputs = { a = \"${steps.c0_7.outputs.o}\", b = \"${steps.c1_7.outputs.o}\", c = \"${steps.c2_7.outputs.o}\" }\n"
        "outputs = { o = \"all.txt\" }\n";
   return t;
@@ -99,7 +100,7 @@ TEST_CASE("recovery: kill -9 at many points loses nothing reported done, and ret
       const std::set<std::string> told = reported_done(read_file(dir / "out"));
       REQUIRE(told.size() >= kill_after);
       REQUIRE(told.size() < 25);
-      std::this_thread::sleep_for(std::chrono::milliseconds(400));  // steps it left running finish (they are orphans)
+      std::this_thread::sleep_for(std::chrono::milliseconds(1200));  // steps it left running finish (orphans)
 
       // The next command finds the dead engine and closes the run.
       const std::string dead = newest_run(dir);
@@ -162,7 +163,7 @@ TEST_CASE("recovery: sluice cancel stops a running run through its engine") {
   dir.write("wf.toml", "name = \"long\"\n[steps.quick]\nrun = \"true\"\n[steps.slow]\nrun = \"touch $MARK; sleep 30\"\n");
   int pid = spawn_sluice({"run", "wf.toml"}, dir.path(), dir / "out", dir / "err", {"MARK=" + (dir / "mark")});
   REQUIRE(wait_for_file(dir / "mark"));
-  const std::string id = newest_run(dir);
+  const std::string id = wait_for_run(dir);
   RunResult c = run_sluice({"cancel", id}, dir.path());
   INFO(c.err);
   CHECK(c.status == 0);

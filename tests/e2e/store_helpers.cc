@@ -2,6 +2,9 @@
 
 #include <catch2/catch.hpp>
 
+#include <chrono>
+#include <thread>
+
 namespace sluice::test {
 
 nlohmann::json list_runs(const TempDir& dir) {
@@ -15,6 +18,19 @@ std::string newest_run(const TempDir& dir) {
   nlohmann::json runs = list_runs(dir);
   REQUIRE_FALSE(runs.empty());
   return runs[0]["id"];
+}
+
+std::string wait_for_run(const TempDir& dir) {
+  for (int i = 0; i < 3000; ++i) {
+    RunResult r = run_sluice({"runs", "--json"}, dir.path());
+    if (r.status == 0) {
+      nlohmann::json runs = nlohmann::json::parse(r.out)["runs"];
+      if (!runs.empty()) return runs[0]["id"];
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  FAIL("no run was recorded in " << dir.path());
+  return {};
 }
 
 nlohmann::json show_run(const TempDir& dir, const std::string& run) {

@@ -13,6 +13,9 @@ namespace sluice::test {
 nlohmann::json list_runs(const TempDir& dir);
 // The id of the newest run.
 std::string newest_run(const TempDir& dir);
+// The id of the newest run once one is recorded (a run in progress is
+// recorded a moment after it starts); fails after 30 s.
+std::string wait_for_run(const TempDir& dir);
 // `sluice show --json RUN`.
 nlohmann::json show_run(const TempDir& dir, const std::string& run);
 // node -> status of a `show` document.
