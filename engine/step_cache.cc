@@ -137,6 +137,7 @@ struct StepCache::Impl {
     wf_dir = fs::absolute(fs::path(wf.path), ec).parent_path().string();
     run_dir = (fs::path(opt.home) / "runs" / opt.run_id).string();
     inputs_of.resize(wf.dag.size());
+    unrestored.assign(wf.dag.size(), false);
   }
 
   const dsl::Step& step_of(uint32_t node) const { return wf.steps[wf.dag.node(node).step]; }
@@ -404,45 +405,67 @@ struct StepCache::Impl {
 
   // ---- restoring
 
-  // Makes `node` hold the result recorded for (run_id, src_node): outputs
-  // materialised into its work dir, their digests, its values. False (with
-  // nothing left behind) when the record is incomplete or an object is gone.
+  // Makes `node` hold the result recorded for (run_id, src_node): its
+  // outputs' digests and paths in its work dir, its values. The files are
+  // materialised only when a step that runs depends on the node
+  // (materialize_restored), so a fully cached run touches no files. False
+  // when the record is incomplete or an object is gone from the store.
   bool restore_from(uint32_t node, const std::string& run_id, const std::string& src_node) {
     std::string error;
     reg::Store* db = store(error);
+    if (!db) return false;
+    return restore_result(node, db->outputs(run_id, src_node), db->values(run_id, src_node));
+  }
+
+  bool restore_result(uint32_t node, const std::vector<reg::OutputRow>& outputs, const std::vector<reg::ValueRow>& values) {
+    std::string error;
     reg::ArtifactStore* objects = cas(error);
-    if (!db || !objects) return false;
+    if (!objects) return false;
     const dsl::Step& step = step_of(node);
-    std::vector<reg::OutputRow> outputs = db->outputs(run_id, src_node);
-    std::map<std::string, reg::Digest> digests;
+    std::map<std::string, std::string> digests;
     for (const reg::OutputRow& o : outputs) {
       auto d = reg::Digest::parse(o.digest);
       if (!d || !objects->exists(*d)) return false;
-      digests.emplace(o.name, *d);
+      digests.emplace(o.name, d->str());
     }
-    for (const dsl::NamedTemplate& o : step.outputs)
-      if (!digests.count(o.name)) return false;
     NodeRecord& nr = rec.nodes[node];
     const std::string workdir = workdir_of(node);
-    std::error_code ec;
-    fs::create_directories(workdir, ec);
-    if (ec) return false;
     std::map<std::string, std::string> paths;
     for (const dsl::NamedTemplate& o : step.outputs) {
-      const std::string path = workdir + "/" + o.value.text;
-      if (o.value.text.find('/') != std::string::npos) fs::create_directories(fs::path(path).parent_path(), ec);
-      auto done = objects->materialize_at(digests.at(o.name), workdir, o.value.text, reg::OnExisting::Replace);
-      if (!done) {
-        for (const auto& [n, p] : paths) fs::remove_all(p, ec);
-        return false;
-      }
-      paths[o.name] = path;
+      if (!digests.count(o.name)) return false;
+      paths[o.name] = workdir + "/" + o.value.text;
     }
     nr.workdir = workdir;
     nr.outputs = std::move(paths);
-    for (const auto& [n, d] : digests) nr.output_digests[n] = d.str();
+    nr.output_digests = std::move(digests);
     nr.values.clear();
-    for (const reg::ValueRow& v : db->values(run_id, src_node)) nr.values[v.key] = v.value;
+    for (const reg::ValueRow& v : values) nr.values[v.key] = v.value;
+    unrestored[node] = true;
+    return true;
+  }
+
+  // Materialises the outputs of restored (cached) steps that `node` depends
+  // on into their work dirs, read-only: a step may name them by path.
+  bool materialize_restored(uint32_t node, std::string& error) {
+    for (uint32_t up : wf.dag.predecessors(node)) {
+      if (!unrestored[up]) continue;
+      NodeRecord& u = rec.nodes[up];
+      reg::ArtifactStore* objects = cas(error);
+      if (!objects) return false;
+      std::error_code ec;
+      fs::create_directories(u.workdir, ec);
+      for (const dsl::NamedTemplate& o : step_of(up).outputs) {
+        if (o.value.text.find('/') != std::string::npos)
+          fs::create_directories(fs::path(u.outputs.at(o.name)).parent_path(), ec);
+        auto d = reg::Digest::parse(u.output_digests.at(o.name));
+        auto done = d ? objects->materialize_at(*d, u.workdir, o.value.text, reg::OnExisting::Replace) : reg::Result<void>(reg::Error{d.error()});
+        if (!done) {
+          error = "cannot restore output '" + o.name + "' of cached step '" + name_of(up) + "': " + done.error();
+          return false;
+        }
+      }
+      unrestored[up] = false;
+    }
     return true;
   }
 
@@ -482,9 +505,9 @@ struct StepCache::Impl {
     nr.cache_note = "miss";
     reg::Store* db = store(error);
     if (!db) return false;
-    std::optional<reg::CacheRow> hit = db->find_cache(nr.cache_key);
-    if (!hit || !restore_from(node, hit->run_id, hit->node)) return false;
-    nr.cache_note = "hit " + hit->run_id + " " + hit->node;
+    std::optional<reg::CachedResult> hit = db->cached_result(nr.cache_key);
+    if (!hit || !restore_result(node, hit->outputs, hit->values)) return false;
+    nr.cache_note = "hit " + hit->entry.run_id + " " + hit->entry.node;
     return true;
   }
 
@@ -495,6 +518,7 @@ struct StepCache::Impl {
     const dsl::Step& step = step_of(node);
     NodeRecord& nr = rec.nodes[node];
     inputs_of[node].clear();
+    if (!materialize_restored(node, error)) return false;
     for (const dsl::NamedTemplate& in : step.inputs) {
       InputSource src;
       if (!input_source(node, in, resolve, src, error)) return false;
@@ -545,6 +569,7 @@ struct StepCache::Impl {
   std::unique_ptr<reg::Store> store_;
   std::unique_ptr<reg::ArtifactStore> cas_;
   std::map<std::string, std::string> external;  // resolved path -> digest, this run
+  std::vector<bool> unrestored;  // per node: restored from the cache, files not yet materialised
   // Per node: each staged input and the state of what was materialised.
   std::vector<std::vector<std::pair<std::string, std::vector<FileState>>>> inputs_of;
 };

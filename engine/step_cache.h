@@ -26,14 +26,16 @@ class StepCache {
 
   // Before `node` starts: true when its result was restored instead of
   // running it (a result `sluice retry` reuses, or a cache hit). Then the
-  // node's record holds its work dir, its outputs (materialised there,
-  // read-only), their digests and its values, and the caller marks it
-  // cached. Either way the record's cache_key, key_parts and cache_note say
-  // what was decided. `resolve` resolves the node's references.
+  // node's record holds its work dir, its outputs' paths there and digests,
+  // and its values, and the caller marks it cached; the files appear in the
+  // work dir (read-only) once a step that runs depends on it. Either way the
+  // record's cache_key, key_parts and cache_note say what was decided.
+  // `resolve` resolves the node's references.
   bool restore(uint32_t node, const RefLookup& resolve);
 
   // Materialises the node's inputs read-only from the artifact store into
   // <workdir>/inputs/NAME/<file name>; `paths` maps each input to its place.
+  // Restored outputs of the steps it depends on are materialised first.
   // False with one line for an input that is missing, leads outside the
   // workflow's folder and the state folder, or cannot be stored.
   bool stage_inputs(uint32_t node, const RefLookup& resolve, std::map<std::string, std::string>& paths,

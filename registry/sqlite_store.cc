@@ -302,6 +302,27 @@ class SqliteStore final : public Store {
     return CacheRow{s.text(0), s.text(1), s.text(2), s.int64(3)};
   }
 
+  std::optional<CachedResult> cached_result(const std::string& cache_key) override {
+    // One statement (one read snapshot): the entry, then its outputs, then its values.
+    Stmt s = db_.prepare(
+        "SELECT 0, s.run_id, s.node, c.created_at, NULL FROM cache_entries c JOIN steps s ON s.id = c.step_id "
+        "WHERE c.cache_key = ?1 "
+        "UNION ALL SELECT 1, o.name, a.digest, NULL, o.path FROM cache_entries c JOIN step_outputs o ON o.step_id = c.step_id "
+        "JOIN artifacts a ON a.id = o.artifact_id WHERE c.cache_key = ?1 "
+        "UNION ALL SELECT 2, v.key, v.value, NULL, NULL FROM cache_entries c JOIN step_values v ON v.step_id = c.step_id "
+        "WHERE c.cache_key = ?1 ORDER BY 1, 2");
+    s.bind(1, cache_key);
+    std::optional<CachedResult> out;
+    while (s.step()) {
+      switch (s.int64(0)) {
+        case 0: out = CachedResult{CacheRow{cache_key, s.text(1), s.text(2), s.int64(3)}, {}, {}}; break;
+        case 1: if (out) out->outputs.push_back({s.text(1), s.text(2), s.text(4)}); break;
+        default: if (out) out->values.push_back({s.text(1), s.text(2)}); break;
+      }
+    }
+    return out;
+  }
+
   std::vector<KeyPartRow> key_parts(const std::string& run_id, const std::string& node) override {
     Stmt s = db_.prepare(
         "SELECT k.part, k.digest FROM cache_key_parts k JOIN steps s ON s.id = k.step_id "

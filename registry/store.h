@@ -316,6 +316,12 @@ struct CacheRow {
   int64_t created_at = 0;
 };
 
+struct CachedResult {
+  CacheRow entry{};
+  std::vector<OutputRow> outputs{};  // by name
+  std::vector<ValueRow> values{};    // by key
+};
+
 struct KeyPartRow {
   std::string part{}, digest{};
 };
@@ -374,6 +380,9 @@ class Store {
   virtual std::vector<LineageRow> consumers(const std::string& digest) = 0;
 
   virtual std::optional<CacheRow> find_cache(const std::string& cache_key) = 0;
+  // The cache entry of `cache_key` with its step's outputs and values, in one
+  // query: what a cache hit restores (the executor asks once per step).
+  virtual std::optional<CachedResult> cached_result(const std::string& cache_key) = 0;
   virtual std::vector<KeyPartRow> key_parts(const std::string& run_id, const std::string& node) = 0;
   // The newest run of `workflow` (older than `before_run`, if given) in which
   // `node` succeeded or was cached: what `sluice why` compares key parts with.

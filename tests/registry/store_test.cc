@@ -813,3 +813,36 @@ TEST_CASE("store: a run's owner, --no-cache and the cache note are recorded") {
   CHECK(all[1].digest == kData);
   CHECK(all[1].size == 3);
 }
+
+TEST_CASE("store: cached_result reads an entry with its outputs and values in one go") {
+  TempDir dir;
+  auto store = open_sqlite_store(dir.db());
+  std::vector<Write> batch = workflow_and_run(kRun);
+  batch.push_back(SetStepStatus{.run_id = kRun, .node = "train", .status = StepStatus::Succeeded, .at = T});
+  batch.push_back(PutArtifact{.digest = kData, .size = 3, .at = T});
+  batch.push_back(PutArtifact{.digest = kModel, .kind = ArtifactKind::Tree, .size = 9, .at = T});
+  batch.push_back(AddOutput{.run_id = kRun, .node = "train", .name = "model", .digest = kModel, .path = "m"});
+  batch.push_back(AddOutput{.run_id = kRun, .node = "train", .name = "data", .digest = kData, .path = "d.csv"});
+  batch.push_back(SetValue{.run_id = kRun, .node = "train", .key = "auc", .value = "0.9"});
+  batch.push_back(PutCacheEntry{.cache_key = "k", .run_id = kRun, .node = "train", .at = T + 1});
+  batch.push_back(SetStepStatus{.run_id = kRun, .node = "bare", .status = StepStatus::Succeeded, .at = T});
+  batch.push_back(PutCacheEntry{.cache_key = "k2", .run_id = kRun, .node = "bare", .at = T + 2});
+  store->apply(batch);
+  auto r = store->cached_result("k");
+  REQUIRE(r);
+  CHECK(r->entry.run_id == kRun);
+  CHECK(r->entry.node == "train");
+  CHECK(r->entry.created_at == T + 1);
+  REQUIRE(r->outputs.size() == 2);
+  CHECK(r->outputs[0].name == "data");
+  CHECK(r->outputs[0].digest == kData);
+  CHECK(r->outputs[0].path == "d.csv");
+  CHECK(r->outputs[1].digest == kModel);
+  REQUIRE(r->values.size() == 1);
+  CHECK(r->values[0].value == "0.9");
+  auto bare = store->cached_result("k2");  // an entry with no outputs or values
+  REQUIRE(bare);
+  CHECK(bare->entry.node == "bare");
+  CHECK(bare->outputs.empty());
+  CHECK_FALSE(store->cached_result("nope"));
+}
