@@ -82,7 +82,8 @@ int run_show(const Args& args) {
     for (const reg::StepRow& s : steps) {
       nlohmann::json sj = {{"node", s.node},       {"step", s.step},         {"status", reg::to_string(s.status)},
                            {"attempts", s.attempts}, {"error", s.error},     {"skip_reason", s.skip_reason},
-                           {"started_at", iso_time(s.started_at)}, {"finished_at", iso_time(s.finished_at)}};
+                           {"started_at", iso_time(s.started_at)}, {"finished_at", iso_time(s.finished_at)},
+                           {"cache_key", s.cache_key}, {"cache", s.cache_note}};
       nlohmann::json values = nlohmann::json::object(), outputs = nlohmann::json::object();
       for (const reg::ValueRow& v : store->values(id, s.node)) values[v.key] = v.value;
       for (const reg::OutputRow& o : store->outputs(id, s.node)) outputs[o.name] = {{"digest", o.digest}, {"path", o.path}};
@@ -116,6 +117,13 @@ int run_show(const Args& args) {
     for (const reg::OutputRow& o : store->outputs(id, s.node))
       std::printf("    output %s = %s (%s)\n", o.name.c_str(), o.path.c_str(), o.digest.c_str());
     if (!s.error.empty()) std::printf("    error  %s\n", s.error.c_str());
+    if (s.status == reg::StepStatus::Cached) {
+      // cache_note: "hit RUN NODE" or "reused RUN NODE" (registry/store.h)
+      size_t a = s.cache_note.find(' '), b = a == std::string::npos ? a : s.cache_note.find(' ', a + 1);
+      if (b != std::string::npos)
+        std::printf("    from   step '%s' of run %s (%s)\n", s.cache_note.substr(b + 1).c_str(),
+                    s.cache_note.substr(a + 1, b - a - 1).c_str(), s.cache_note.rfind("hit", 0) == 0 ? "cache hit" : "reused by retry");
+    }
   }
   return kExitSuccess;
 }
