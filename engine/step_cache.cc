@@ -291,7 +291,7 @@ struct StepCache::Impl {
   // upstream outputs become parts of their own; inputs, outputs and secrets
   // stay as written (their paths change every run; a secret's value is
   // never part of a key).
-  bool definition(uint32_t node, const dsl::Template& t, const RefLookup& resolve, KeyBuilder& kb, std::string& out,
+  bool definition(const dsl::Template& t, const RefLookup& resolve, KeyBuilder& kb, std::string& out,
                   std::string& error) {
     for (const dsl::TemplatePart& p : t.parts) {
       if (!p.is_ref) {
@@ -327,7 +327,6 @@ struct StepCache::Impl {
         }
       }
     }
-    (void)node;
     return true;
   }
 
@@ -354,7 +353,7 @@ struct StepCache::Impl {
     };
     switch (step.kind) {
       case dsl::ActionKind::Run:
-        if (!definition(node, step.command, resolve, kb, def, error)) return false;
+        if (!definition(step.command, resolve, kb, def, error)) return false;
         kb.add_text("command", def);
         break;
       case dsl::ActionKind::Lua: {
@@ -376,7 +375,7 @@ struct StepCache::Impl {
         def = step.plugin + "." + step.action + "\n";
         for (const dsl::WithArg& a : step.with) def += a.name + "=" + a.value.to_json() + "\n";
         for (const dsl::Template& t : step.with_templates)
-          if (!definition(node, t, resolve, kb, def, error)) return false;
+          if (!definition(t, resolve, kb, def, error)) return false;
         kb.add_text("action", def);
         std::string version = opt.plugin_version ? opt.plugin_version(step.plugin) : std::string();
         kb.add_digest("plugin:" + step.plugin, version.empty() ? "unknown" : version);
@@ -387,7 +386,7 @@ struct StepCache::Impl {
     for (const auto* list : {&wf.env, &step.env})
       for (const dsl::NamedTemplate& e : *list) {
         env += e.name + "=";
-        if (!definition(node, e.value, resolve, kb, env, error)) return false;
+        if (!definition(e.value, resolve, kb, env, error)) return false;
         env += "\n";
       }
     kb.add_text("env", env);
