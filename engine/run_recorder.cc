@@ -97,7 +97,6 @@ const char* event_kind(Event::Kind k) {
 
 }  // namespace
 
-
 struct RunRecorder::Impl {
   Impl(const dsl::Workflow& w, EventSink& d, RecordedRun r)
       : wf(w), downstream(d), run(std::move(r)), store(open_state_store(run.home)) {
@@ -305,17 +304,19 @@ struct RunRecorder::Impl {
           int64_t seq = 0;
           for (const auto& [name, value] : item.metrics)
             writes.push_back(reg::AddMetric{run.run_id, item.node, name, value, std::nullopt, reg::now_ms(), ++seq});
-          if (!input_writes(item, writes)) for (const auto& [name, path] : item.inputs) {
-            auto it = produced.find(path);
-            std::string digest = it != produced.end() ? it->second.digest : put(path, writes);
-            if (digest.empty()) continue;
-            reg::AddInput in{run.run_id, item.node, name, digest, {}, {}, {}};
-            if (it != produced.end()) {
-              in.from_run = run.run_id;
-              in.from_node = it->second.node;
-              in.from_output = it->second.output;
+          if (!input_writes(item, writes)) {  // sources unknown: find the producers by path
+            for (const auto& [name, path] : item.inputs) {
+              auto it = produced.find(path);
+              std::string digest = it != produced.end() ? it->second.digest : put(path, writes);
+              if (digest.empty()) continue;
+              reg::AddInput in{run.run_id, item.node, name, digest, {}, {}, {}};
+              if (it != produced.end()) {
+                in.from_run = run.run_id;
+                in.from_node = it->second.node;
+                in.from_output = it->second.output;
+              }
+              writes.push_back(in);
             }
-            writes.push_back(in);
           }
           for (const auto& [name, path] : item.outputs) {
             std::string digest = put_output(item, name, path, writes);
