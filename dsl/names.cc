@@ -36,20 +36,6 @@ bool is_plugin_name(std::string_view s) {
   }
 }
 
-std::string unsafe_relative_path(std::string_view path) {
-  if (path.empty()) return "the path is empty";
-  if (path.find('\0') != std::string_view::npos) return "the path contains a NUL byte";
-  if (path[0] == '/') return "'" + std::string(path) + "' is absolute";
-  size_t start = 0;
-  for (;;) {
-    size_t slash = path.find('/', start);
-    std::string_view part = path.substr(start, slash == std::string_view::npos ? std::string_view::npos : slash - start);
-    if (part == "..") return "'" + std::string(path) + "' leaves the work dir through '..'";
-    if (slash == std::string_view::npos) return {};
-    start = slash + 1;
-  }
-}
-
 const std::vector<std::string>& timezone_names() {
   static const std::vector<std::string> names = [] {
     std::vector<std::string> out{"UTC"};

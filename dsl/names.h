@@ -20,10 +20,6 @@ bool is_plugin_name(std::string_view s);
 inline constexpr const char* kPluginNameRule =
     "use lowercase letters, digits, '_' and '-', starting with a letter or digit (dots may join several such names)";
 
-// Why `path` is not a safe relative path inside a work dir ("" when it is):
-// absolute, a '..' component, a NUL byte, or empty.
-std::string unsafe_relative_path(std::string_view path);
-
 // IANA zone names of this machine's tz database, for suggestions.
 const std::vector<std::string>& timezone_names();
 

@@ -17,6 +17,7 @@
 #include "dsl/cron.h"
 #include "dsl/lua_expr.h"
 #include "dsl/names.h"
+#include "dsl/paths.h"
 #include "dsl/source_map.h"
 #include "dsl/suggest.h"
 #include "dsl/toml_read.h"

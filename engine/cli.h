@@ -28,6 +28,14 @@ const Command& runs_command();
 const Command& show_command();
 const Command& plugins_command();
 const Command& models_command();
+const Command& logs_command();
+const Command& artifacts_command();
+const Command& lineage_command();
+const Command& why_command();
+const Command& cache_command();
+const Command& cancel_command();
+const Command& retry_command();
+const Command& rerun_command();
 
 // The state folder: --home, else $SLUICE_HOME, else ./.sluice (absolute).
 std::string state_home(const Args& args);

@@ -6,7 +6,9 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/cli.h"
+#include "engine/cli_format.h"
 #include "engine/exit_status.h"
+#include "engine/state_store.h"
 #include "engine/status_printer.h"
 #include "registry/sqlite_store.h"
 
@@ -15,27 +17,6 @@ namespace sluice::engine {
 namespace {
 
 namespace reg = sluice::registry;
-
-// The store of `args`' home, or null after printing why (no runs yet).
-std::unique_ptr<reg::Store> open_history(const Command& cmd, const Args& args) {
-  std::string home = state_home(args);
-  if (!std::filesystem::exists(home + "/sluice.db")) {
-    std::fprintf(stderr, "sluice %s: error: no runs recorded in %s (run a workflow first, or pass --home)\n",
-                 cmd.name.c_str(), home.c_str());
-    return nullptr;
-  }
-  return reg::open_sqlite_store(home + "/sluice.db");
-}
-
-std::string iso_time(std::optional<int64_t> ms) {
-  if (!ms) return "-";
-  std::time_t t = static_cast<std::time_t>(*ms / 1000);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
 
 std::string span(std::optional<int64_t> from, std::optional<int64_t> to) {
   if (!from || !to) return "-";
@@ -54,11 +35,12 @@ nlohmann::json run_json(const reg::RunRow& r) {
           {"finished_at", iso_time(r.finished_at)},
           {"sluice_version", r.sluice_version},
           {"git_commit", r.git_commit},
+          {"parent_run", r.parent_run},
           {"error", r.error}};
 }
 
 int run_runs(const Args& args) {
-  std::unique_ptr<reg::Store> store = open_history(runs_command(), args);
+  std::unique_ptr<reg::Store> store = open_history_store("runs", state_home(args));
   if (!store) return kExitBadInput;
   reg::RunFilter filter;
   if (!args.positional.empty()) filter.workflow = args.positional[0];
@@ -85,7 +67,7 @@ int run_runs(const Args& args) {
 }
 
 int run_show(const Args& args) {
-  std::unique_ptr<reg::Store> store = open_history(show_command(), args);
+  std::unique_ptr<reg::Store> store = open_history_store("show", state_home(args));
   if (!store) return kExitBadInput;
   const std::string& id = args.positional[0];
   std::optional<reg::RunRow> run = store->run(id);
@@ -100,7 +82,8 @@ int run_show(const Args& args) {
     for (const reg::StepRow& s : steps) {
       nlohmann::json sj = {{"node", s.node},       {"step", s.step},         {"status", reg::to_string(s.status)},
                            {"attempts", s.attempts}, {"error", s.error},     {"skip_reason", s.skip_reason},
-                           {"started_at", iso_time(s.started_at)}, {"finished_at", iso_time(s.finished_at)}};
+                           {"started_at", iso_time(s.started_at)}, {"finished_at", iso_time(s.finished_at)},
+                           {"cache_key", s.cache_key}, {"cache", s.cache_note}};
       nlohmann::json values = nlohmann::json::object(), outputs = nlohmann::json::object();
       for (const reg::ValueRow& v : store->values(id, s.node)) values[v.key] = v.value;
       for (const reg::OutputRow& o : store->outputs(id, s.node)) outputs[o.name] = {{"digest", o.digest}, {"path", o.path}};
@@ -134,11 +117,16 @@ int run_show(const Args& args) {
     for (const reg::OutputRow& o : store->outputs(id, s.node))
       std::printf("    output %s = %s (%s)\n", o.name.c_str(), o.path.c_str(), o.digest.c_str());
     if (!s.error.empty()) std::printf("    error  %s\n", s.error.c_str());
+    if (s.status == reg::StepStatus::Cached) {
+      // cache_note: "hit RUN NODE" or "reused RUN NODE" (registry/store.h)
+      size_t a = s.cache_note.find(' '), b = a == std::string::npos ? a : s.cache_note.find(' ', a + 1);
+      if (b != std::string::npos)
+        std::printf("    from   step '%s' of run %s (%s)\n", s.cache_note.substr(b + 1).c_str(),
+                    s.cache_note.substr(a + 1, b - a - 1).c_str(), s.cache_note.rfind("hit", 0) == 0 ? "cache hit" : "reused by retry");
+    }
   }
   return kExitSuccess;
 }
-
-const OptionSpec kHomeOption{"home", 0, "DIR", "the state folder (default: $SLUICE_HOME or ./.sluice)"};
 
 }  // namespace
 

@@ -11,8 +11,11 @@
 #include "engine/executor.h"
 #include "engine/exit_status.h"
 #include "engine/plugin_check.h"
+#include "engine/recovery.h"
 #include "engine/run_recorder.h"
+#include "engine/run_workflow.h"
 #include "engine/runner_posix.h"
+#include "engine/state_store.h"
 #include "engine/status_printer.h"
 #include "engine/workflow_args.h"
 
@@ -44,39 +47,38 @@ std::string state_home(const Args& args) {
   return std::filesystem::absolute(home).lexically_normal().string();
 }
 
-namespace {
-
-int run_run(const Args& args) {
-  dsl::WorkflowPtr wf = load_or_report(args.positional[0]);
-  if (!wf) return kExitBadInput;
-  // Plugin steps are checked before anything runs, as `sluice validate` does.
-  std::unique_ptr<PluginCatalog> catalog = make_catalog(workflow_dir(*wf));
-  {
-    dsl::Diagnostics diags;
-    diags.set_path(wf->path);
-    if (!check_plugin_steps(*wf, *catalog, diags)) {
-      diags.set_source(wf->source);
-      std::fputs(diags.format_all().c_str(), stderr);
-      return kExitBadInput;
-    }
-  }
-  RunOptions opt;
-  if (!resolve_params(*wf, args.all("param"), opt.params)) return kExitBadInput;
+// Options every command that starts a run shares (-j, -k, -v, --no-cache,
+// --home), from `args` into `opt`; false after printing a usage error.
+bool machine_options(const Command& cmd, const Args& args, RunOptions& opt, int& status) {
   const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
   opt.jobs = cores;
-  if (!args.value("jobs").empty() && !parse_count(args.value("jobs"), opt.jobs))
-    return usage_error(run_command(), "-j needs a positive number, found '" + args.value("jobs") + "'");
+  if (!args.value("jobs").empty() && !parse_count(args.value("jobs"), opt.jobs)) {
+    status = usage_error(cmd, "-j needs a positive number, found '" + args.value("jobs") + "'");
+    return false;
+  }
   opt.cpus = cores;
   opt.memory = static_cast<uint64_t>(sysconf(_SC_PHYS_PAGES)) * static_cast<uint64_t>(sysconf(_SC_PAGE_SIZE));
   opt.keep_going = args.flag("keep-going");
   opt.verbose = args.flag("verbose");
+  opt.no_cache = args.flag("no-cache");
   opt.home = state_home(args);
-  if (!args.value("only").empty() && !args.value("from").empty())
-    return usage_error(run_command(), "--only and --from cannot be combined");
-  std::string error = select_nodes(*wf, args.value("only"), args.value("from"), opt.selected);
-  if (error.empty()) error = check_resources(*wf, opt);
-  if (!error.empty()) {
-    std::fprintf(stderr, "sluice run: error: %s\n", error.c_str());
+  return true;
+}
+
+int run_workflow(const Command& cmd, const dsl::Workflow& wf, RunOptions opt, const RunStart& start) {
+  // Plugin steps are checked before anything runs, as `sluice validate` does.
+  std::unique_ptr<PluginCatalog> catalog = make_catalog(workflow_dir(wf));
+  {
+    dsl::Diagnostics diags;
+    diags.set_path(wf.path);
+    if (!check_plugin_steps(wf, *catalog, diags)) {
+      diags.set_source(wf.source);
+      std::fputs(diags.format_all().c_str(), stderr);
+      return kExitBadInput;
+    }
+  }
+  if (std::string error = check_resources(wf, opt); !error.empty()) {
+    std::fprintf(stderr, "sluice %s: error: %s\n", cmd.name.c_str(), error.c_str());
     return kExitBadInput;
   }
   opt.run_id = new_run_id();
@@ -84,22 +86,31 @@ int run_run(const Args& args) {
     manifest = catalog->find(plugin, err);
     return manifest ? catalog->handler(plugin, err) : std::shared_ptr<ActionHandler>();
   };
+  opt.plugin_version = [&catalog](const std::string& plugin) {
+    std::string err;
+    const dsl::PluginManifest* m = catalog->find(plugin, err);
+    return m ? m->version : std::string();
+  };
 
   std::unique_ptr<Runner> runner = make_posix_runner();
-  StatusPrinter printer(*wf, stdout, isatty(STDOUT_FILENO) && std::getenv("TERM") && std::string(std::getenv("TERM")) != "dumb");
-  if (args.flag("dry-run")) {
-    Executor dry(*wf, *runner, printer, opt);
+  StatusPrinter printer(wf, stdout, isatty(STDOUT_FILENO) && std::getenv("TERM") && std::string(std::getenv("TERM")) != "dumb");
+  if (start.dry_run) {
+    Executor dry(wf, *runner, printer, opt);
     for (const std::string& l : dry.dry_run()) std::printf("%s\n", l.c_str());
     return kExitSuccess;
   }
   std::unique_ptr<RunRecorder> recorder;
   try {
-    recorder = std::make_unique<RunRecorder>(*wf, printer, RecordedRun{opt.run_id, opt.home, "cli", params_json(opt.params)});
+    // Runs whose engine died are marked failed first (engine/recovery.h).
+    recover_dead_runs(*open_state_store(opt.home), opt.home);
+    recorder = std::make_unique<RunRecorder>(
+        wf, printer, RecordedRun{opt.run_id, opt.home, start.trigger, params_json(opt.params), start.parent_run, opt.no_cache});
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "sluice run: error: cannot open the store in %s: %s\n", opt.home.c_str(), e.what());
+    std::fprintf(stderr, "sluice %s: error: cannot open the store in %s: %s\n", cmd.name.c_str(), opt.home.c_str(), e.what());
     return kExitInternal;
   }
-  Executor executor(*wf, *runner, *recorder, opt);
+  if (!start.announce.empty()) std::printf("%s run %s\n", start.announce.c_str(), opt.run_id.c_str());
+  Executor executor(wf, *runner, *recorder, opt);
 
   g_runner.store(runner.get());
   struct sigaction sa {};
@@ -111,7 +122,7 @@ int run_run(const Args& args) {
   g_runner.store(nullptr);
   recorder->flush();
 
-  std::string summary = format_summary(*wf, rec);
+  std::string summary = format_summary(wf, rec);
   std::fputs(summary.c_str(), stdout);
   std::fflush(stdout);
   if (rec.interrupted) return kExitInterrupted;
@@ -120,13 +131,34 @@ int run_run(const Args& args) {
   return kExitSuccess;
 }
 
+namespace {
+
+int run_run(const Args& args) {
+  dsl::WorkflowPtr wf = load_or_report(args.positional[0]);
+  if (!wf) return kExitBadInput;
+  RunOptions opt;
+  if (!resolve_params(*wf, args.all("param"), opt.params)) return kExitBadInput;
+  int status = 0;
+  if (!machine_options(run_command(), args, opt, status)) return status;
+  if (!args.value("only").empty() && !args.value("from").empty())
+    return usage_error(run_command(), "--only and --from cannot be combined");
+  std::string error = select_nodes(*wf, args.value("only"), args.value("from"), opt.selected);
+  if (!error.empty()) {
+    std::fprintf(stderr, "sluice run: error: %s\n", error.c_str());
+    return kExitBadInput;
+  }
+  RunStart start;
+  start.dry_run = args.flag("dry-run");
+  return run_workflow(run_command(), *wf, std::move(opt), start);
+}
+
 }  // namespace
 
 const Command& run_command() {
   static const Command cmd{
       "run",
       "run a workflow on this machine",
-      "sluice run [-p NAME=VALUE]... [-j N] [--keep-going] [--only STEP | --from STEP] [--dry-run] [-v] FILE",
+      "sluice run [-p NAME=VALUE]... [-j N] [--keep-going] [--no-cache] [--only STEP | --from STEP] [--dry-run] [-v] FILE",
       "Steps run in parallel as their dependencies finish, each in its own work dir\n"
       ".sluice/runs/RUN/STEP/ with a log per attempt. Exit status: 0 when every step\n"
       "succeeded or was skipped by 'when', 1 when a step failed, 2 for bad input,\n"
@@ -134,6 +166,7 @@ const Command& run_command() {
       {{"param", 'p', "NAME=VALUE", "override a param (typed against its declaration)", true},
        {"jobs", 'j', "N", "run at most N steps at once (default: the number of cores)"},
        {"keep-going", 'k', "", "after a failure, still run every step whose dependencies succeeded"},
+       {"no-cache", 0, "", "run every step, even those whose result is in the cache (the cache is refreshed)"},
        {"only", 0, "STEP", "run STEP and the steps it needs"},
        {"from", 0, "STEP", "run STEP, everything downstream of it, and the steps those need"},
        {"dry-run", 'n', "", "print what would run, in order, and run nothing"},

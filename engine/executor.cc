@@ -19,6 +19,7 @@
 #include "engine/plugin_args.h"
 #include "engine/shell_quote.h"
 #include "registry/model_refs.h"
+#include "engine/step_cache.h"
 
 extern char** environ;
 
@@ -124,7 +125,8 @@ struct Executor::Impl {
   Impl(const dsl::Workflow& w, Runner& r, EventSink& s, RunOptions o)
       : wf(w), runner(r), sink(s), opt(std::move(o)),
         plan(w, opt.selected, PlanOptions{opt.keep_going, std::max<uint32_t>(1, opt.jobs), opt.cpus, opt.memory}),
-        rng(std::hash<std::string>()(opt.run_id)) {
+        rng(std::hash<std::string>()(opt.run_id)),
+        cache(w, opt, rec) {
     rec.run_id = opt.run_id;
     rec.nodes.resize(wf.dag.size());
     attempt_started.resize(wf.dag.size());
@@ -242,6 +244,12 @@ struct Executor::Impl {
     return false;
   }
 
+  // Resolves `node`'s references outside its command (no inputs yet).
+  RefLookup resolver(uint32_t node) const {
+    static const std::map<std::string, std::string> kNoInputs;
+    return [this, node](const dsl::Ref& r, std::string& v, std::string& e) { return lookup(node, kNoInputs, r, v, e); };
+  }
+
   bool render_plain(uint32_t node, const std::map<std::string, std::string>& inputs, const dsl::Template& t, std::string& out,
                     std::string& error) const {
     out.clear();
@@ -326,6 +334,13 @@ struct Executor::Impl {
         return;
       }
     }
+    // [store] A cache hit, or a result `sluice retry` reuses, finishes the
+    // step without running it (engine/step_cache.h).
+    if (cache.restore(node, resolver(node))) {
+      plan.cached(node);
+      report_finals();
+      return;
+    }
     plan.started(node);
     const int attempt = plan.attempts(node);
     AttemptRecord a;
@@ -379,19 +394,10 @@ struct Executor::Impl {
       fs::create_directories(p.parent_path(), ec);
       nr.outputs[o.name] = p.string();
     }
-    // Inputs: upstream outputs, or files relative to the workflow's folder.
+    // [store] Inputs: upstream outputs or files of the workflow's folder,
+    // materialised read-only from the artifact store into the work dir.
     std::map<std::string, std::string> inputs;
-    for (const dsl::NamedTemplate& in : step.inputs) {
-      std::string path;
-      if (!render_plain(node, inputs, in.value, path, error)) return false;
-      fs::path p(path);
-      if (p.is_relative()) p = wf_dir / p;
-      if (!fs::exists(p, ec)) {
-        error = "input '" + in.name + "' not found: " + p.string();
-        return false;
-      }
-      inputs[in.name] = p.string();
-    }
+    if (!cache.stage_inputs(node, resolver(node), inputs, error)) return false;
     nr.inputs = std::move(inputs);
     return true;
   }
@@ -567,7 +573,8 @@ struct Executor::Impl {
     report_finals();
   }
 
-  // Declared outputs exist after a successful attempt; else the attempt fails.
+  // Declared outputs exist after a successful attempt, stay inside the work
+  // dir, and the step left its inputs unchanged; else the attempt fails.
   bool check_outputs(uint32_t node) {
     NodeRecord& nr = rec.nodes[node];
     for (const dsl::NamedTemplate& o : step_of(node).outputs) {
@@ -576,6 +583,11 @@ struct Executor::Impl {
         fail_attempt(node, "missing output '" + o.name + "': " + o.value.text + " was not created", true);
         return false;
       }
+    }
+    // [store] Outputs stay inside the work dir; inputs are unchanged.
+    if (std::string bad = cache.check_attempt(node); !bad.empty()) {
+      fail_attempt(node, bad, false);
+      return false;
     }
     return true;
   }
@@ -755,6 +767,7 @@ struct Executor::Impl {
   std::mt19937_64 rng;
   fs::path wf_dir, run_dir;
   std::vector<std::string> base_env;
+  StepCache cache;  // [store]
   const Redactor redactor = Redactor::from_environment(environ);  // secrets: see engine/redact.h
   bool interrupt_seen = false;
   std::shared_ptr<ActionHandler> lua_steps = make_lua_step_handler();

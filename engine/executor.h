@@ -13,6 +13,7 @@
 #include "dsl/plugin_manifest.h"
 #include "dsl/spec.h"
 #include "engine/action.h"
+#include "engine/cache_key.h"
 #include "engine/events.h"
 #include "engine/plan.h"
 #include "engine/runner.h"
@@ -36,6 +37,16 @@ struct RunOptions {
   std::function<std::shared_ptr<ActionHandler>(const std::string& plugin, const dsl::PluginManifest*& manifest,
                                                std::string& error)>
       find_plugin;
+  // The step cache (engine/step_cache.h, docs/store.md "The step cache").
+  bool no_cache = false;  // --no-cache: run every step; keys are still recorded and refresh the cache
+  // `sluice retry`: node name -> the run whose recorded result the node takes
+  // (restored like a cache hit, whatever its cache settings).
+  std::map<std::string, std::string> reuse;
+  // `sluice rerun`: node name -> input name -> digest, for inputs that came
+  // from outside the workflow: the bytes the earlier run read, from the store.
+  std::map<std::string, std::map<std::string, std::string>> pinned_inputs;
+  // The version of a plugin, for the cache keys of `uses` steps ("" = unknown).
+  std::function<std::string(const std::string& plugin)> plugin_version;
 };
 
 struct AttemptRecord {
@@ -48,6 +59,14 @@ struct AttemptRecord {
   std::string error;  // why the attempt failed; empty on success
 };
 
+// Where one input of a step came from (set when its digest is known).
+struct InputSource {
+  std::string digest;       // in the artifact store
+  std::string from_node;    // the upstream instance in this run; "" = from outside the workflow
+  std::string from_output;  // its output name
+  std::string source;       // the path it was read from (absolute)
+};
+
 struct NodeRecord {
   NodeState state = NodeState::Excluded;  // final state
   SkipReason skip = SkipReason::None;
@@ -58,6 +77,14 @@ struct NodeRecord {
   std::map<std::string, std::string> outputs;  // name -> absolute path
   std::map<std::string, std::string> inputs;   // name -> absolute path, as resolved at dispatch
   std::string error;  // the final failure, if any
+  // The artifact store's side (engine/step_cache.h): digests as they become
+  // known (restored outputs, and outputs read by later steps), the inputs'
+  // sources, and the cache's decision.
+  std::map<std::string, std::string> output_digests;  // name -> digest
+  std::map<std::string, InputSource> input_sources;   // name -> source
+  std::string cache_key;                              // "" = not computed
+  std::vector<KeyPart> key_parts;                     // sorted by part
+  std::string cache_note;  // registry::SetStepStatus::cache_note
 };
 
 struct RunRecord {

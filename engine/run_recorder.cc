@@ -1,5 +1,7 @@
 #include "engine/run_recorder.h"
 
+#include <unistd.h>
+
 #include <condition_variable>
 #include <cstdio>
 #include <deque>
@@ -11,6 +13,8 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/executor.h"
+#include "engine/recovery.h"
+#include "engine/state_store.h"
 #include "registry/artifact_store.h"
 #include "registry/sha256.h"
 #include "registry/sqlite_store.h"
@@ -69,6 +73,11 @@ struct Item {
   std::map<std::string, std::string> outputs;  // name -> absolute path
   std::map<std::string, std::string> inputs;   // name -> absolute path
   std::string workdir;
+  // The step cache's side (engine/step_cache.h).
+  std::map<std::string, std::string> output_digests;
+  std::map<std::string, InputSource> input_sources;
+  std::string cache_key, cache_note;
+  std::vector<KeyPart> key_parts;
 };
 
 const char* event_kind(Event::Kind k) {
@@ -88,16 +97,9 @@ const char* event_kind(Event::Kind k) {
 
 }  // namespace
 
-std::unique_ptr<reg::Store> open_store(const std::string& home) {
-  std::error_code ec;
-  fs::create_directories(home, ec);
-  if (ec) throw reg::StoreError("cannot create " + home + ": " + ec.message());
-  return reg::open_sqlite_store(home + "/sluice.db");
-}
-
 struct RunRecorder::Impl {
   Impl(const dsl::Workflow& w, EventSink& d, RecordedRun r)
-      : wf(w), downstream(d), run(std::move(r)), store(open_store(run.home)) {
+      : wf(w), downstream(d), run(std::move(r)), store(open_state_store(run.home)) {
     auto opened = reg::ArtifactStore::open(run.home);
     if (!opened) throw reg::StoreError(run.home + "/cas: " + opened.error());
     cas = std::make_unique<reg::ArtifactStore>(std::move(*opened));
@@ -169,6 +171,27 @@ struct RunRecorder::Impl {
     return digest->str();
   }
 
+  // Stores output `name` of a finished step from inside its work dir (a
+  // symlink leading out is refused), or takes the digest the executor
+  // already knows; records the artifact. "" when it cannot be stored.
+  std::string put_output(const Item& item, const std::string& name, const std::string& path,
+                         std::vector<reg::Write>& writes) {
+    std::error_code ec;
+    const bool dir = fs::is_directory(path, ec);
+    std::string rel = fs::path(path).lexically_relative(item.workdir).string();
+    reg::Result<reg::Digest> digest = reg::Error{"unknown"};
+    if (auto known = item.output_digests.find(name); known != item.output_digests.end()) {
+      digest = reg::Digest::parse(known->second);
+    } else {
+      digest = dir ? cas->put_tree_at(item.workdir, rel) : cas->put_file_at(item.workdir, rel);
+    }
+    if (!digest) return {};
+    auto size = cas->size(*digest);
+    writes.push_back(reg::PutArtifact{digest->str(), dir ? reg::ArtifactKind::Tree : reg::ArtifactKind::File,
+                                      size ? static_cast<int64_t>(*size) : 0, reg::now_ms()});
+    return digest->str();
+  }
+
   void finish_attempt(const Item& item, reg::AttemptStatus status, std::vector<reg::Write>& writes) {
     if (!item.attempt) return;
     const AttemptRecord& a = *item.attempt;
@@ -200,7 +223,43 @@ struct RunRecorder::Impl {
     s.at = item.at;
     s.error = error;
     s.skip_reason = skip;
+    if (is_final(item.event.state)) {
+      s.cache_key = item.cache_key;
+      s.cache_note = item.cache_note;
+    }
     writes.push_back(s);
+  }
+
+  // The step cache's records of a final step: its key parts, and a cache
+  // entry when it succeeded with a key (a cached step's parts are its
+  // source's, which `sluice why` follows).
+  void cache_writes(const Item& item, bool succeeded, std::vector<reg::Write>& writes) {
+    for (const KeyPart& p : item.key_parts) writes.push_back(reg::AddKeyPart{run.run_id, item.node, p.part, p.digest});
+    if (succeeded && !item.cache_key.empty())
+      writes.push_back(reg::PutCacheEntry{item.cache_key, run.run_id, item.node, item.at});
+  }
+
+  // Lineage of a step's inputs whose sources the executor knows; false when
+  // it knows none (the inputs are then looked up by path).
+  bool input_writes(const Item& item, std::vector<reg::Write>& writes) {
+    if (item.input_sources.empty()) return false;
+    for (const auto& [name, src] : item.input_sources) {
+      if (src.from_node.empty()) {  // from outside the workflow: record the artifact first
+        auto d = reg::Digest::parse(src.digest);
+        if (!d) continue;
+        auto size = cas->size(*d);
+        writes.push_back(reg::PutArtifact{src.digest, d->kind == reg::Kind::Tree ? reg::ArtifactKind::Tree : reg::ArtifactKind::File,
+                                          size ? static_cast<int64_t>(*size) : 0, reg::now_ms()});
+      }
+      reg::AddInput in{run.run_id, item.node, name, src.digest, {}, {}, {}};
+      if (!src.from_node.empty()) {
+        in.from_run = run.run_id;
+        in.from_node = src.from_node;
+        in.from_output = src.from_output;
+      }
+      writes.push_back(in);
+    }
+    return true;
   }
 
   void translate(const Item& item, std::vector<reg::Write>& writes) {
@@ -219,6 +278,10 @@ struct RunRecorder::Impl {
         c.at = reg::now_ms();
         c.sluice_version = SLUICE_VERSION;
         c.git_commit = git_commit(fs::absolute(wf.path).parent_path().string());
+        c.parent_run = run.parent_run;
+        c.no_cache = run.no_cache;
+        c.owner_pid = ::getpid();
+        c.owner_start = process_start_id(::getpid());
         writes.push_back(c);
         writes.push_back(reg::SetRunStatus{run.run_id, reg::RunStatus::Running, reg::now_ms(), {}});
         break;
@@ -241,20 +304,22 @@ struct RunRecorder::Impl {
           int64_t seq = 0;
           for (const auto& [name, value] : item.metrics)
             writes.push_back(reg::AddMetric{run.run_id, item.node, name, value, std::nullopt, reg::now_ms(), ++seq});
-          for (const auto& [name, path] : item.inputs) {
-            auto it = produced.find(path);
-            std::string digest = it != produced.end() ? it->second.digest : put(path, writes);
-            if (digest.empty()) continue;
-            reg::AddInput in{run.run_id, item.node, name, digest, {}, {}, {}};
-            if (it != produced.end()) {
-              in.from_run = run.run_id;
-              in.from_node = it->second.node;
-              in.from_output = it->second.output;
+          if (!input_writes(item, writes)) {  // sources unknown: find the producers by path
+            for (const auto& [name, path] : item.inputs) {
+              auto it = produced.find(path);
+              std::string digest = it != produced.end() ? it->second.digest : put(path, writes);
+              if (digest.empty()) continue;
+              reg::AddInput in{run.run_id, item.node, name, digest, {}, {}, {}};
+              if (it != produced.end()) {
+                in.from_run = run.run_id;
+                in.from_node = it->second.node;
+                in.from_output = it->second.output;
+              }
+              writes.push_back(in);
             }
-            writes.push_back(in);
           }
           for (const auto& [name, path] : item.outputs) {
-            std::string digest = put(path, writes);
+            std::string digest = put_output(item, name, path, writes);
             if (digest.empty()) continue;
             writes.push_back(reg::AddOutput{run.run_id, item.node, name, digest,
                                             fs::path(path).lexically_relative(item.workdir).string()});
@@ -262,6 +327,7 @@ struct RunRecorder::Impl {
           }
         }
         step(item, step_status(e.state), writes, ok ? std::string() : e.message);
+        cache_writes(item, ok, writes);
         break;
       }
       case Event::Kind::StepSkipped:
@@ -271,9 +337,22 @@ struct RunRecorder::Impl {
         finish_attempt(item, reg::AttemptStatus::Cancelled, writes);
         step(item, reg::StepStatus::Cancelled, writes, "cancelled");
         break;
-      case Event::Kind::StepCached:
+      case Event::Kind::StepCached: {
+        // Restored from the cache (or reused by `sluice retry`): the outputs
+        // and values are recorded as this run's, so lineage stays whole.
         step(item, reg::StepStatus::Cached, writes);
+        for (const auto& [k, v] : item.values) writes.push_back(reg::SetValue{run.run_id, item.node, k, v});
+        input_writes(item, writes);
+        for (const auto& [name, path] : item.outputs) {
+          auto d = item.output_digests.find(name);
+          if (d == item.output_digests.end()) continue;
+          writes.push_back(reg::AddOutput{run.run_id, item.node, name, d->second,
+                                          fs::path(path).lexically_relative(item.workdir).string()});
+          produced[path] = Produced{d->second, item.node, name};
+        }
+        if (item.cache_note.rfind("reused ", 0) == 0) cache_writes(item, false, writes);
         break;
+      }
       case Event::Kind::StepOutput:
         return;  // lines live in the log file, which is stored
       case Event::Kind::RunFinished: {
@@ -323,12 +402,17 @@ void RunRecorder::on_event(const Event& e) {
     if (e.record) {
       const NodeRecord& r = *e.record;
       if (!r.attempts.empty()) item.attempt = r.attempts.back();
-      if (e.kind == Event::Kind::StepFinished) {
+      if (e.kind == Event::Kind::StepFinished || e.kind == Event::Kind::StepCached) {
         item.values = r.values;
         item.metrics = r.metrics;
         item.outputs = r.outputs;
         item.inputs = r.inputs;
         item.workdir = r.workdir;
+        item.output_digests = r.output_digests;
+        item.input_sources = r.input_sources;
+        item.cache_key = r.cache_key;
+        item.cache_note = r.cache_note;
+        item.key_parts = r.key_parts;
       }
     }
   }

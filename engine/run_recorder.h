@@ -19,6 +19,8 @@ struct RecordedRun {
   std::string home;     // the state folder; the store is home/sluice.db
   std::string trigger = "cli";
   std::string params_json = "{}";
+  std::string parent_run;  // retry/rerun: the run it came from
+  bool no_cache = false;   // --no-cache
 };
 
 class RunRecorder : public EventSink {

@@ -24,7 +24,9 @@ void StatusPrinter::line(const std::string& text) {
   status_shown_ = false;
   std::fputs(text.c_str(), out_);
   std::fputc('\n', out_);
-  if (smart_) std::fflush(out_);
+  // Flushed on a pipe too: a CI log or `tail -f` sees each line when it
+  // happens, and what was printed is what the store already holds.
+  std::fflush(out_);
 }
 
 void StatusPrinter::status(const std::string& text) {

@@ -20,6 +20,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "dsl/paths.h"
 #include "registry/sha256.h"
 
 namespace sluice::registry {
@@ -463,20 +464,6 @@ Result<Digest> Digest::parse(std::string_view text) {
   return d;
 }
 
-std::string unsafe_relative_path(std::string_view path) {
-  if (path.empty()) return "the path is empty";
-  if (path.find('\0') != std::string_view::npos) return "the path contains a NUL byte";
-  if (path[0] == '/') return "'" + std::string(path) + "' is absolute where a relative path is expected";
-  size_t start = 0;
-  for (;;) {
-    size_t slash = path.find('/', start);
-    std::string_view part = path.substr(start, slash == std::string_view::npos ? std::string_view::npos : slash - start);
-    if (part == "..") return "'" + std::string(path) + "' contains a '..' component";
-    if (slash == std::string_view::npos) return {};
-    start = slash + 1;
-  }
-}
-
 std::string format_tree(const std::vector<TreeEntry>& entries) {
   std::string out(kTreeHeader);
   for (const TreeEntry& e : entries) {
@@ -519,7 +506,7 @@ Result<std::vector<TreeEntry>> parse_tree(std::string_view listing) {
     std::optional<std::string> path = decode_field(f[3]);
     if (!path) return fail("bad encoding in path '" + std::string(f[3]) + "'");
     e.path = *path;
-    if (std::string why = unsafe_relative_path(e.path); !why.empty()) return fail(why);
+    if (std::string why = dsl::unsafe_relative_path(e.path); !why.empty()) return fail(why);
     if (components(e.path).size() != static_cast<size_t>(std::count(e.path.begin(), e.path.end(), '/') + 1)) {
       return fail("'" + e.path + "' is not in canonical form");
     }
@@ -854,7 +841,7 @@ struct ArtifactStore::Impl {
 
   Result<void> link_or_copy(const std::string& hex, const std::string& dst, bool executable) {
     std::string obj = path_of(hex);
-    if (!executable) {
+    if (!executable && !options.materialize_copies) {
       if (::link(obj.c_str(), dst.c_str()) == 0) {
         files_linked++;
         return {};
@@ -1059,7 +1046,7 @@ namespace {
 // `relative` under `root`, resolved through symlinks, refused when it leads
 // outside `root`.
 Result<std::string> resolve_inside(const std::string& root, const std::string& relative) {
-  if (std::string why = unsafe_relative_path(relative); !why.empty()) return Error{why};
+  if (std::string why = dsl::unsafe_relative_path(relative); !why.empty()) return Error{why};
   int err = 0;
   auto root_real = real_path(root, &err);
   if (!root_real) return Error{sys_error("resolve", root, err)};
@@ -1121,7 +1108,7 @@ Result<void> ArtifactStore::materialize(const Digest& digest, const std::string&
 
 Result<void> ArtifactStore::materialize_at(const Digest& digest, const std::string& root, const std::string& relative,
                                            OnExisting on_existing) {
-  if (std::string why = unsafe_relative_path(relative); !why.empty()) return Error{why};
+  if (std::string why = dsl::unsafe_relative_path(relative); !why.empty()) return Error{why};
   std::vector<std::string> parts = components(relative);
   if (parts.empty()) return Error{"'" + relative + "' names no entry inside '" + root + "'"};
   int err = 0;

@@ -93,10 +93,6 @@ std::string format_tree(const std::vector<TreeEntry>& sorted_entries);
 // entry's folder listed before it, symlink targets that stay inside.
 Result<std::vector<TreeEntry>> parse_tree(std::string_view listing);
 
-// Why `path` is not a safe relative path, or "" when it is: empty, a NUL
-// byte, absolute, or a '..' component.
-std::string unsafe_relative_path(std::string_view path);
-
 enum class OnExisting { Refuse, Replace };
 
 struct StoreOptions {
@@ -108,6 +104,10 @@ struct StoreOptions {
   // cached: a write in the same timestamp tick would go unseen ("racy git").
   // Negative = max(20 ms, 2 x the coarse clock's resolution).
   std::chrono::nanoseconds racy_window{-1};
+  // materialize() copies files instead of hard-linking them. Mode bits do not
+  // stop root, so a process running as root that writes to a hard-linked
+  // input would change the object itself; a copy keeps the store intact.
+  bool materialize_copies = false;
 };
 
 // Counters since open(); for progress, metrics and tests.

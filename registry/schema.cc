@@ -281,6 +281,17 @@ CREATE TABLE model_decisions (
 CREATE INDEX model_decisions_by_model ON model_decisions (model_id, id);
 )sql";
 
+// Version 3: what the step cache, crash recovery and `sluice why` need. The
+// owner of a running run (pid, and boot id + start time so a reused pid is
+// not mistaken for it), whether the run bypassed the cache, and how the
+// cache decided for each step.
+constexpr const char* kV3 = R"sql(
+ALTER TABLE runs ADD COLUMN owner_pid INTEGER;
+ALTER TABLE runs ADD COLUMN owner_start TEXT;
+ALTER TABLE runs ADD COLUMN no_cache INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE steps ADD COLUMN cache_note TEXT;
+)sql";
+
 // Append new versions at the end; never edit a released one. A step that
 // must rebuild a table (SQLite cannot alter a CHECK or a foreign key) follows
 // https://sqlite.org/lang_altertable.html#otheralter: migrate() runs steps
@@ -288,6 +299,7 @@ CREATE INDEX model_decisions_by_model ON model_decisions (model_id, id);
 constexpr Migration kMigrations[] = {
     {1, "run history: workflows, runs, steps, attempts, values, metrics, artifacts, lineage, cache, events", kV1},
     {2, "model registry: models, versions with lineage, alias history, promotion decisions", kV2},
+    {3, "step cache and recovery: run owner process, --no-cache, the cache's decision per step", kV3},
 };
 
 }  // namespace

@@ -54,7 +54,8 @@ std::string write_subject(const Write& w) {
 // Column lists shared by the queries that read whole rows.
 constexpr const char* kRunCols =
     "r.id, r.workflow_id, r.workflow_name, w.digest, r.params_json, r.triggered_by, r.status, "
-    "r.created_at, r.started_at, r.finished_at, r.sluice_version, r.git_commit, r.parent_run, r.error "
+    "r.created_at, r.started_at, r.finished_at, r.sluice_version, r.git_commit, r.parent_run, r.error, "
+    "r.owner_pid, r.owner_start, r.no_cache "
     "FROM runs r JOIN workflows w ON w.id = r.workflow_id";
 
 RunRow read_run(const Stmt& s) {
@@ -73,12 +74,15 @@ RunRow read_run(const Stmt& s) {
   r.git_commit = s.text(11);
   r.parent_run = s.text(12);
   r.error = s.text(13);
+  r.owner_pid = s.is_null(14) ? 0 : s.int64(14);
+  r.owner_start = s.text(15);
+  r.no_cache = s.int64(16) != 0;
   return r;
 }
 
 constexpr const char* kStepCols =
     "s.run_id, s.node, s.step, s.matrix_json, s.status, s.attempts, s.cache_key, s.skip_reason, "
-    "s.error, s.started_at, s.finished_at";
+    "s.error, s.started_at, s.finished_at, s.cache_note";
 
 StepRow read_step(const Stmt& s) {
   StepRow r;
@@ -93,6 +97,7 @@ StepRow read_step(const Stmt& s) {
   r.error = s.text(8);
   r.started_at = s.opt_int64(9);
   r.finished_at = s.opt_int64(10);
+  r.cache_note = s.text(11);
   return r;
 }
 
@@ -297,6 +302,27 @@ class SqliteStore final : public Store {
     return CacheRow{s.text(0), s.text(1), s.text(2), s.int64(3)};
   }
 
+  std::optional<CachedResult> cached_result(const std::string& cache_key) override {
+    // One statement (one read snapshot): the entry, then its outputs, then its values.
+    Stmt s = db_.prepare(
+        "SELECT 0, s.run_id, s.node, c.created_at, NULL FROM cache_entries c JOIN steps s ON s.id = c.step_id "
+        "WHERE c.cache_key = ?1 "
+        "UNION ALL SELECT 1, o.name, a.digest, NULL, o.path FROM cache_entries c JOIN step_outputs o ON o.step_id = c.step_id "
+        "JOIN artifacts a ON a.id = o.artifact_id WHERE c.cache_key = ?1 "
+        "UNION ALL SELECT 2, v.key, v.value, NULL, NULL FROM cache_entries c JOIN step_values v ON v.step_id = c.step_id "
+        "WHERE c.cache_key = ?1 ORDER BY 1, 2");
+    s.bind(1, cache_key);
+    std::optional<CachedResult> out;
+    while (s.step()) {
+      switch (s.int64(0)) {
+        case 0: out = CachedResult{CacheRow{cache_key, s.text(1), s.text(2), s.int64(3)}, {}, {}}; break;
+        case 1: if (out) out->outputs.push_back({s.text(1), s.text(2), s.text(4)}); break;
+        default: if (out) out->values.push_back({s.text(1), s.text(2)}); break;
+      }
+    }
+    return out;
+  }
+
   std::vector<KeyPartRow> key_parts(const std::string& run_id, const std::string& node) override {
     Stmt s = db_.prepare(
         "SELECT k.part, k.digest FROM cache_key_parts k JOIN steps s ON s.id = k.step_id "
@@ -331,6 +357,34 @@ class SqliteStore final : public Store {
     std::vector<EventRow> out;
     while (s.step()) out.push_back({s.int64(0), s.text(1), s.int64(2), s.int64(3), s.text(4), s.text(5), s.text(6)});
     return out;
+  }
+
+  std::vector<ArtifactRow> list_artifacts() override {
+    Stmt s = db_.prepare("SELECT digest, kind, size, created_at FROM artifacts ORDER BY created_at DESC, id DESC");
+    std::vector<ArtifactRow> out;
+    while (s.step())
+      out.push_back({s.text(0), decode(parse_artifact_kind(s.text(1)), s.text(1), "artifact kind"), s.int64(2),
+                     s.int64(3)});
+    return out;
+  }
+
+  int64_t clear_cache(const std::string& workflow, const std::string& step) override {
+    std::string sql = "DELETE FROM cache_entries";
+    if (!workflow.empty()) {
+      sql += " WHERE step_id IN (SELECT s.id FROM runs r JOIN steps s ON s.run_id = r.id WHERE r.workflow_name = :workflow";
+      if (!step.empty()) sql += " AND s.step = :step";
+      sql += ")";
+    } else if (!step.empty()) {
+      sql += " WHERE step_id IN (SELECT id FROM steps WHERE step = :step)";
+    }
+    Tx tx(db_);
+    Stmt s = db_.prepare(sql);
+    if (!workflow.empty()) s.bind(":workflow", workflow);
+    if (!step.empty()) s.bind(":step", step);
+    s.run();
+    int64_t removed = db_.changes();
+    tx.commit();
+    return removed;
   }
 
  private:
@@ -380,13 +434,16 @@ class SqliteStore final : public Store {
     }
     Stmt s = db_.prepare(
         "INSERT INTO runs (id, workflow_id, workflow_name, params_json, triggered_by, status, status_at, "
-        "created_at, started_at, finished_at, sluice_version, git_commit, parent_run) "
-        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, ?9, ?10, ?11, ?12) ON CONFLICT (id) DO NOTHING");
+        "created_at, started_at, finished_at, sluice_version, git_commit, parent_run, owner_pid, owner_start, no_cache) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15) ON CONFLICT (id) DO NOTHING");
     s.bind(1, w.id).bind(2, workflow_id).bind(3, w.workflow_name);
     s.bind(4, w.params_json.empty() ? std::string("{}") : w.params_json);
     s.bind(5, to_string(w.trigger)).bind(6, to_string(w.status)).bind(7, w.at);
     s.bind(8, final_at(w.status == RunStatus::Running, w.at)).bind(9, final_at(is_final(w.status), w.at));
     s.bind(10, w.sluice_version).bind(11, opt(w.git_commit)).bind(12, opt(w.parent_run));
+    std::optional<int64_t> pid;
+    if (w.owner_pid > 0) pid = w.owner_pid;
+    s.bind(13, pid).bind(14, opt(w.owner_start)).bind(15, int64_t{w.no_cache ? 1 : 0});
     s.run();
   }
 
@@ -407,9 +464,10 @@ class SqliteStore final : public Store {
     {
       Stmt s = db_.prepare(
           "INSERT INTO steps (run_id, node, step, matrix_json, status, status_at, cache_key, skip_reason, "
-          "error, started_at, finished_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) "
+          "error, started_at, finished_at, cache_note) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) "
           "ON CONFLICT (run_id, node) DO UPDATE SET status = excluded.status, status_at = excluded.status_at, "
           "cache_key = coalesce(excluded.cache_key, steps.cache_key), skip_reason = excluded.skip_reason, "
+          "cache_note = coalesce(excluded.cache_note, steps.cache_note), "
           "error = excluded.error, started_at = coalesce(steps.started_at, excluded.started_at), "
           "finished_at = excluded.finished_at "
           "WHERE NOT (steps.status IN ('succeeded', 'cached', 'failed', 'skipped', 'cancelled') "
@@ -418,7 +476,7 @@ class SqliteStore final : public Store {
       s.bind(4, w.matrix_json.empty() ? std::string("{}") : w.matrix_json);
       s.bind(5, to_string(w.status)).bind(6, w.at).bind(7, opt(w.cache_key)).bind(8, opt(w.skip_reason));
       s.bind(9, opt(w.error)).bind(10, final_at(w.status == StepStatus::Running, w.at));
-      s.bind(11, final_at(is_final(w.status), w.at));
+      s.bind(11, final_at(is_final(w.status), w.at)).bind(12, opt(w.cache_note));
       s.run();
       if (db_.changes() == 0) return;  // the step is final: the write is ignored
     }

@@ -83,6 +83,12 @@ struct CreateRun {
   std::string sluice_version{};
   std::string git_commit{};
   std::string parent_run{};  // retry/rerun/resume/child: the run it came from
+  // The process running the run, so a later sluice can tell a run whose
+  // engine died (kill -9, power cut) from one still going: its pid and an id
+  // of that process's life (boot id and start time) that a reused pid lacks.
+  int64_t owner_pid = 0;     // 0 = no owner process (e.g. queued by the API)
+  std::string owner_start{};
+  bool no_cache = false;     // started with --no-cache
 };
 
 // A status change of a run. Running sets started_at (once), a final status
@@ -111,6 +117,10 @@ struct SetStepStatus {
   std::string skip_reason{};  // Skipped: why
   std::string error{};        // Failed: why
   std::string cache_key{};
+  // How the cache decided for the step (for `sluice why`); a non-empty one
+  // replaces the recorded one: "hit RUN NODE", "miss", "off step" (cache =
+  // false), "off run" (--no-cache), "off no-outputs", "reused RUN NODE".
+  std::string cache_note{};
 };
 
 // Attempt `number` (1, 2, ...) of a step began. Raises the step's attempt count.
@@ -240,6 +250,9 @@ struct RunRow {
   int64_t created_at = 0;
   std::optional<int64_t> started_at{}, finished_at{};
   std::string sluice_version{}, git_commit{}, parent_run{}, error{};
+  int64_t owner_pid = 0;
+  std::string owner_start{};
+  bool no_cache = false;
 };
 
 struct StepRow {
@@ -248,6 +261,7 @@ struct StepRow {
   int attempts = 0;
   std::string cache_key{}, skip_reason{}, error{};
   std::optional<int64_t> started_at{}, finished_at{};  // first Running; reaching a final status
+  std::string cache_note{};
 };
 
 struct TransitionRow {
@@ -300,6 +314,12 @@ struct LineageRow {
 struct CacheRow {
   std::string cache_key{}, run_id{}, node{};
   int64_t created_at = 0;
+};
+
+struct CachedResult {
+  CacheRow entry{};
+  std::vector<OutputRow> outputs{};  // by name
+  std::vector<ValueRow> values{};    // by key
 };
 
 struct KeyPartRow {
@@ -360,6 +380,9 @@ class Store {
   virtual std::vector<LineageRow> consumers(const std::string& digest) = 0;
 
   virtual std::optional<CacheRow> find_cache(const std::string& cache_key) = 0;
+  // The cache entry of `cache_key` with its step's outputs and values, in one
+  // query: what a cache hit restores (the executor asks once per step).
+  virtual std::optional<CachedResult> cached_result(const std::string& cache_key) = 0;
   virtual std::vector<KeyPartRow> key_parts(const std::string& run_id, const std::string& node) = 0;
   // The newest run of `workflow` (older than `before_run`, if given) in which
   // `node` succeeded or was cached: what `sluice why` compares key parts with.
@@ -368,6 +391,14 @@ class Store {
 
   // The run's events in order; `after_seq` skips those already seen.
   virtual std::vector<EventRow> events(const std::string& run_id, int64_t after_seq = 0) = 0;
+
+  // Every recorded artifact, newest first.
+  virtual std::vector<ArtifactRow> list_artifacts() = 0;
+  // Forgets the cache entries produced by runs of `workflow` ("" = every
+  // workflow), only those of step `step` when given (every instance of a
+  // matrix step); one transaction. Returns how many were removed. Outputs,
+  // lineage and key parts stay: only later cache lookups change.
+  virtual int64_t clear_cache(const std::string& workflow, const std::string& step) = 0;
 };
 
 }  // namespace sluice::registry

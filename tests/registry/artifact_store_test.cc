@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "dsl/paths.h"
 #include "registry/artifact_store.h"
 #include "registry/sha256.h"
 
@@ -476,13 +477,13 @@ TEST_CASE("artifact_store: materialize refuses unsafe destinations") {
 }
 
 TEST_CASE("artifact_store: relative paths and symlinks may not leave their root") {
-  CHECK(unsafe_relative_path("model.bin") == "");
-  CHECK(unsafe_relative_path("a/./b") == "");
-  CHECK(unsafe_relative_path("") == "the path is empty");
-  CHECK(unsafe_relative_path(std::string("a\0b", 3)) == "the path contains a NUL byte");
-  CHECK(unsafe_relative_path("/etc/passwd") == "'/etc/passwd' is absolute where a relative path is expected");
-  CHECK(unsafe_relative_path("a/../../b") == "'a/../../b' contains a '..' component");
-  CHECK(unsafe_relative_path("..") == "'..' contains a '..' component");
+  CHECK(sluice::dsl::unsafe_relative_path("model.bin") == "");
+  CHECK(sluice::dsl::unsafe_relative_path("a/./b") == "");
+  CHECK(sluice::dsl::unsafe_relative_path("") == "the path is empty");
+  CHECK(sluice::dsl::unsafe_relative_path(std::string("a\0b", 3)) == "the path contains a NUL byte");
+  CHECK(sluice::dsl::unsafe_relative_path("/etc/passwd") == "'/etc/passwd' is absolute where a relative path is expected");
+  CHECK(sluice::dsl::unsafe_relative_path("a/../../b") == "'a/../../b' contains a '..' component");
+  CHECK(sluice::dsl::unsafe_relative_path("..") == "'..' contains a '..' component");
 
   TempDir t;
   auto store = open_store(t / "home");

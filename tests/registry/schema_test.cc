@@ -90,6 +90,57 @@ CREATE TABLE events (id INTEGER PRIMARY KEY, run_id TEXT NOT NULL REFERENCES run
   at INTEGER NOT NULL, kind TEXT NOT NULL, node TEXT, message TEXT, UNIQUE (run_id, seq));
 )sql";
 
+// Version 3 (the step cache and recovery) without the model tables of version 2.
+const char* const kSchemaV3Base = R"sql(
+PRAGMA application_id = 1936487779;
+CREATE TABLE workflows (id INTEGER PRIMARY KEY, name TEXT NOT NULL, digest TEXT NOT NULL, source TEXT NOT NULL,
+  path TEXT, first_seen INTEGER NOT NULL, UNIQUE (name, digest));
+CREATE TABLE runs (id TEXT PRIMARY KEY, workflow_id INTEGER NOT NULL REFERENCES workflows (id),
+  workflow_name TEXT NOT NULL, params_json TEXT NOT NULL DEFAULT '{}',
+  triggered_by TEXT NOT NULL CHECK (triggered_by IN
+    ('cli', 'api', 'schedule', 'webhook', 'retry', 'rerun', 'resume', 'child')),
+  status TEXT NOT NULL CHECK (status IN ('queued', 'running', 'succeeded', 'failed', 'cancelled')),
+  status_at INTEGER NOT NULL, created_at INTEGER NOT NULL, started_at INTEGER, finished_at INTEGER,
+  sluice_version TEXT NOT NULL, git_commit TEXT, parent_run TEXT REFERENCES runs (id), error TEXT,
+  owner_pid INTEGER, owner_start TEXT, no_cache INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;
+CREATE INDEX runs_by_workflow ON runs (workflow_name, id);
+CREATE INDEX runs_by_status ON runs (status, id);
+CREATE TABLE steps (id INTEGER PRIMARY KEY, run_id TEXT NOT NULL REFERENCES runs (id), node TEXT NOT NULL,
+  step TEXT NOT NULL, matrix_json TEXT NOT NULL DEFAULT '{}',
+  status TEXT NOT NULL CHECK (status IN
+    ('waiting', 'running', 'retrying', 'succeeded', 'cached', 'failed', 'skipped', 'cancelled')),
+  status_at INTEGER NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, cache_key TEXT, skip_reason TEXT, error TEXT,
+  started_at INTEGER, finished_at INTEGER, cache_note TEXT, UNIQUE (run_id, node));
+CREATE TABLE step_transitions (id INTEGER PRIMARY KEY, step_id INTEGER NOT NULL REFERENCES steps (id),
+  at INTEGER NOT NULL, status TEXT NOT NULL CHECK (status IN
+    ('waiting', 'running', 'retrying', 'succeeded', 'cached', 'failed', 'skipped', 'cancelled')),
+  UNIQUE (step_id, at, status));
+CREATE TABLE attempts (step_id INTEGER NOT NULL REFERENCES steps (id), number INTEGER NOT NULL,
+  status TEXT NOT NULL CHECK (status IN ('running', 'succeeded', 'failed', 'cancelled')),
+  started_at INTEGER NOT NULL, finished_at INTEGER, exit_code INTEGER, signal INTEGER, log_path TEXT,
+  log_digest TEXT, error TEXT, PRIMARY KEY (step_id, number)) WITHOUT ROWID;
+CREATE TABLE step_values (step_id INTEGER NOT NULL REFERENCES steps (id), key TEXT NOT NULL, value TEXT NOT NULL,
+  PRIMARY KEY (step_id, key)) WITHOUT ROWID;
+CREATE TABLE metrics (step_id INTEGER NOT NULL REFERENCES steps (id), seq INTEGER NOT NULL, name TEXT NOT NULL,
+  value REAL, step INTEGER, at INTEGER NOT NULL, PRIMARY KEY (step_id, seq)) WITHOUT ROWID;
+CREATE TABLE artifacts (id INTEGER PRIMARY KEY, digest TEXT NOT NULL UNIQUE,
+  kind TEXT NOT NULL CHECK (kind IN ('file', 'tree')), size INTEGER NOT NULL, created_at INTEGER NOT NULL);
+CREATE TABLE step_outputs (step_id INTEGER NOT NULL REFERENCES steps (id), name TEXT NOT NULL,
+  artifact_id INTEGER NOT NULL REFERENCES artifacts (id), path TEXT NOT NULL,
+  PRIMARY KEY (step_id, name)) WITHOUT ROWID;
+CREATE INDEX step_outputs_by_artifact ON step_outputs (artifact_id);
+CREATE TABLE step_inputs (step_id INTEGER NOT NULL REFERENCES steps (id), name TEXT NOT NULL,
+  artifact_id INTEGER NOT NULL REFERENCES artifacts (id), from_step INTEGER REFERENCES steps (id),
+  from_output TEXT, PRIMARY KEY (step_id, name)) WITHOUT ROWID;
+CREATE INDEX step_inputs_by_artifact ON step_inputs (artifact_id);
+CREATE TABLE cache_entries (cache_key TEXT PRIMARY KEY, step_id INTEGER NOT NULL REFERENCES steps (id),
+  created_at INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE cache_key_parts (step_id INTEGER NOT NULL REFERENCES steps (id), part TEXT NOT NULL,
+  digest TEXT NOT NULL, PRIMARY KEY (step_id, part)) WITHOUT ROWID;
+CREATE TABLE events (id INTEGER PRIMARY KEY, run_id TEXT NOT NULL REFERENCES runs (id), seq INTEGER NOT NULL,
+  at INTEGER NOT NULL, kind TEXT NOT NULL, node TEXT, message TEXT, UNIQUE (run_id, seq));
+)sql";
+
 const char* const kRowsV1 = R"sql(
 INSERT INTO workflows (id, name, digest, source, path, first_seen)
   VALUES (1, 'v1wf', 'sha256:v1wf', 'name = "v1wf"', 'v1.toml', 1000);
@@ -142,7 +193,7 @@ void check_v1(Store& store) {
 }
 
 // Version 2: the model registry.
-const std::string kSchemaV2 = std::string(kSchemaV1) + R"sql(
+const char* const kModelTables = R"sql(
 CREATE TABLE models (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, created_at INTEGER NOT NULL);
 CREATE TABLE model_versions (id INTEGER PRIMARY KEY, model_id INTEGER NOT NULL REFERENCES models (id),
   version INTEGER NOT NULL CHECK (version >= 1), artifact_id INTEGER NOT NULL REFERENCES artifacts (id),
@@ -190,6 +241,8 @@ CREATE TABLE model_decisions (id INTEGER PRIMARY KEY, model_id INTEGER NOT NULL 
   run_id TEXT REFERENCES runs (id), node TEXT, at INTEGER NOT NULL);
 CREATE INDEX model_decisions_by_model ON model_decisions (model_id, id);
 )sql";
+const std::string kSchemaV2 = std::string(kSchemaV1) + kModelTables;
+const std::string kSchemaV3 = std::string(kSchemaV3Base) + kModelTables;
 
 const char* const kRowsV2 = R"sql(
 INSERT INTO workflows (id, name, digest, source, path, first_seen)
@@ -242,10 +295,38 @@ void check_v2_file(const std::string& path) {
   CHECK(reg.referenced_digests() == std::vector<std::string>{"sha256:v2-model"});
 }
 
+const char* const kRowsV3 = R"sql(
+INSERT INTO workflows (id, name, digest, source, path, first_seen)
+  VALUES (3, 'v3wf', 'sha256:v3wf', 'name = "v3wf"', 'v3.toml', 3000);
+INSERT INTO runs (id, workflow_id, workflow_name, params_json, triggered_by, status, status_at, created_at,
+  started_at, sluice_version, owner_pid, owner_start, no_cache)
+  VALUES ('20200303-000000-000003', 3, 'v3wf', '{}', 'cli', 'running', 3001, 3000, 3001, '0.1.0', 4242,
+  'boot 77', 1);
+INSERT INTO steps (id, run_id, node, step, status, status_at, cache_key, cache_note)
+  VALUES (3, '20200303-000000-000003', 'prep', 'prep', 'cached', 3002, 'ck-v3', 'hit 20200101-000000-000001 train');
+)sql";
+
+void check_v3(Store& store) {
+  const std::string run_id = "20200303-000000-000003";
+  auto run = store.run(run_id);
+  REQUIRE(run);
+  CHECK(run->owner_pid == 4242);
+  CHECK(run->owner_start == "boot 77");
+  CHECK(run->no_cache);
+  CHECK(store.step(run_id, "prep")->cache_note == "hit 20200101-000000-000001 train");
+  // A run from version 1 has no owner and used the cache.
+  auto old = store.run("20200101-000000-000001");
+  REQUIRE(old);
+  CHECK(old->owner_pid == 0);
+  CHECK_FALSE(old->no_cache);
+  CHECK(store.step(old->id, "train[lr=0.1]")->cache_note == "");
+}
+
 const std::vector<Frozen>& frozen() {
   static const std::vector<Frozen> versions = {
       {1, kSchemaV1, kRowsV1, check_v1},
       {2, kSchemaV2.c_str(), kRowsV2, [](Store&) {}, check_v2_file},
+      {3, kSchemaV3.c_str(), kRowsV3, check_v3},
   };
   return versions;
 }

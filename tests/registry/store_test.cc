@@ -709,3 +709,93 @@ TEST_CASE("store: prepared statements are cached and may nest") {
   }
   CHECK(db.query_int("SELECT count(*) FROM t") == 4);
 }
+
+TEST_CASE("store: clear_cache forgets entries by workflow and step, nothing else") {
+  TempDir dir;
+  auto store = open_sqlite_store(dir.db());
+  const std::string r1 = "20261127-000000-000001", r2 = "20261127-000000-000002";
+  std::vector<Write> batch = workflow_and_run(r1);
+  auto w = workflow_and_run(r2, "fraud");
+  batch.insert(batch.end(), w.begin(), w.end());
+  auto entry = [&](const std::string& run, const std::string& node, const std::string& step, const std::string& key) {
+    batch.push_back(SetStepStatus{.run_id = run, .node = node, .step = step, .status = StepStatus::Succeeded, .at = T,
+                                  .cache_key = key});
+    batch.push_back(AddKeyPart{.run_id = run, .node = node, .part = "command", .digest = key});
+    batch.push_back(PutCacheEntry{.cache_key = key, .run_id = run, .node = node, .at = T});
+  };
+  entry(r1, "train[lr=0.1]", "train", "k1");
+  entry(r1, "train[lr=0.2]", "train", "k2");
+  entry(r1, "prep", "prep", "k3");
+  entry(r2, "train", "train", "k4");
+  store->apply(batch);
+
+  CHECK(store->clear_cache("recommender", "train") == 2);  // both instances of the matrix step
+  CHECK_FALSE(store->find_cache("k1"));
+  CHECK_FALSE(store->find_cache("k2"));
+  CHECK(store->find_cache("k3"));
+  CHECK(store->find_cache("k4"));  // another workflow's "train"
+  CHECK(store->clear_cache("recommender", "train") == 0);
+  CHECK(store->key_parts(r1, "train[lr=0.1]").size() == 1);  // key parts stay for `sluice why`
+  CHECK(store->clear_cache("recommender", "") == 1);
+  CHECK(store->find_cache("k4"));
+  CHECK(store->clear_cache("", "") == 1);
+  CHECK_FALSE(store->find_cache("k4"));
+}
+
+TEST_CASE("store: a run's owner, --no-cache and the cache note are recorded") {
+  TempDir dir;
+  auto store = open_sqlite_store(dir.db());
+  store->apply({PutWorkflow{.name = "wf", .digest = kWf, .source = "x", .at = T},
+                CreateRun{.id = kRun, .workflow_name = "wf", .workflow_digest = kWf, .status = RunStatus::Running,
+                          .at = T, .sluice_version = "0.1.0", .owner_pid = 31337, .owner_start = "b 12",
+                          .no_cache = true},
+                SetStepStatus{.run_id = kRun, .node = "a", .status = StepStatus::Running, .at = T, .cache_note = "miss"},
+                SetStepStatus{.run_id = kRun, .node = "a", .status = StepStatus::Succeeded, .at = T + 1}});
+  auto run = store->run(kRun);
+  REQUIRE(run);
+  CHECK(run->owner_pid == 31337);
+  CHECK(run->owner_start == "b 12");
+  CHECK(run->no_cache);
+  CHECK(store->step(kRun, "a")->cache_note == "miss");  // a later write without a note keeps it
+  store->apply({PutArtifact{.digest = kData, .size = 3, .at = T}, PutArtifact{.digest = kModel, .kind = ArtifactKind::Tree,
+                                                                               .size = 9, .at = T + 5}});
+  auto all = store->list_artifacts();
+  REQUIRE(all.size() == 2);
+  CHECK(all[0].digest == kModel);  // newest first
+  CHECK(all[0].kind == ArtifactKind::Tree);
+  CHECK(all[1].digest == kData);
+  CHECK(all[1].size == 3);
+}
+
+TEST_CASE("store: cached_result reads an entry with its outputs and values in one go") {
+  TempDir dir;
+  auto store = open_sqlite_store(dir.db());
+  std::vector<Write> batch = workflow_and_run(kRun);
+  batch.push_back(SetStepStatus{.run_id = kRun, .node = "train", .status = StepStatus::Succeeded, .at = T});
+  batch.push_back(PutArtifact{.digest = kData, .size = 3, .at = T});
+  batch.push_back(PutArtifact{.digest = kModel, .kind = ArtifactKind::Tree, .size = 9, .at = T});
+  batch.push_back(AddOutput{.run_id = kRun, .node = "train", .name = "model", .digest = kModel, .path = "m"});
+  batch.push_back(AddOutput{.run_id = kRun, .node = "train", .name = "data", .digest = kData, .path = "d.csv"});
+  batch.push_back(SetValue{.run_id = kRun, .node = "train", .key = "auc", .value = "0.9"});
+  batch.push_back(PutCacheEntry{.cache_key = "k", .run_id = kRun, .node = "train", .at = T + 1});
+  batch.push_back(SetStepStatus{.run_id = kRun, .node = "bare", .status = StepStatus::Succeeded, .at = T});
+  batch.push_back(PutCacheEntry{.cache_key = "k2", .run_id = kRun, .node = "bare", .at = T + 2});
+  store->apply(batch);
+  auto r = store->cached_result("k");
+  REQUIRE(r);
+  CHECK(r->entry.run_id == kRun);
+  CHECK(r->entry.node == "train");
+  CHECK(r->entry.created_at == T + 1);
+  REQUIRE(r->outputs.size() == 2);
+  CHECK(r->outputs[0].name == "data");
+  CHECK(r->outputs[0].digest == kData);
+  CHECK(r->outputs[0].path == "d.csv");
+  CHECK(r->outputs[1].digest == kModel);
+  REQUIRE(r->values.size() == 1);
+  CHECK(r->values[0].value == "0.9");
+  auto bare = store->cached_result("k2");  // an entry with no outputs or values
+  REQUIRE(bare);
+  CHECK(bare->entry.node == "bare");
+  CHECK(bare->outputs.empty());
+  CHECK_FALSE(store->cached_result("nope"));
+}
