@@ -1,0 +1,313 @@
+// End-to-end: the recommender sample (samples/recommender/). The data stage's
+// Lua scripts run here through the built binary on real files; the full
+// story (train and ship v1, monitor a clean and a drifted batch, retrain,
+// promote v2, registry and lineage) runs the sample workflows themselves.
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+#include <map>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "e2e/harness.h"
+
+using namespace sluice::test;
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+const std::string kSample = SLUICE_SOURCE_DIR "/samples/recommender";
+
+// The sample's data stage without `ingest` (a plugin step): the same scripts,
+// copied beside it, reading the generated export directly.
+const char* kDataStage = R"(name = "recommender-data"
+[params]
+seed = 7
+customers = 1500
+weeks = 6
+drift = 0.0
+min_rows = 1000
+max_null_rate = 0.02
+[steps.generate]
+lua = "scripts/generate.lua"
+outputs = { data = "export/interactions.csv" }
+[steps.validate]
+lua = "scripts/validate.lua"
+inputs = { data = "${steps.generate.outputs.data}" }
+[steps.features]
+lua = "scripts/features.lua"
+inputs = { data = "${steps.generate.outputs.data}" }
+outputs = { features = "features.csv" }
+needs = ["validate"]
+[steps.split]
+lua = "scripts/split.lua"
+inputs = { features = "${steps.features.outputs.features}" }
+outputs = { train = "train.csv", valid = "valid.csv", test = "test.csv" }
+)";
+
+void copy_scripts(const TempDir& dir) {
+  fs::create_directories(dir / "scripts");
+  for (const auto& e : fs::directory_iterator(kSample + "/scripts"))
+    if (e.path().extension() == ".lua") fs::copy_file(e.path(), dir / ("scripts/" + e.path().filename().string()));
+}
+
+json show(const TempDir& dir, const std::string& id) {
+  auto r = run_sluice({"show", "--json", id}, dir.path());
+  REQUIRE(r.status == 0);
+  return json::parse(r.out);
+}
+
+// Runs of `workflow` in `dir`, newest first.
+json runs_of(const TempDir& dir, const std::string& workflow) {
+  auto r = run_sluice({"runs", "--json", workflow}, dir.path());
+  REQUIRE(r.status == 0);
+  return json::parse(r.out)["runs"];
+}
+
+// The newest run of `workflow`, shown whole.
+json last_run(const TempDir& dir, const std::string& workflow) {
+  json list = runs_of(dir, workflow);
+  REQUIRE(!list.empty());
+  return show(dir, list[0]["id"].get<std::string>());
+}
+
+json step(const json& run, const std::string& node) {
+  for (const auto& s : run["steps"])
+    if (s["node"] == node) return s;
+  FAIL("no step " << node << " in run " << run["id"]);
+  return {};
+}
+
+std::string workdir_of(const json& s) {
+  return fs::path(s["attempts"].back()["log_path"].get<std::string>()).parent_path().string();
+}
+
+// A CSV without quoted fields (what the sample writes), as rows of fields.
+std::vector<std::vector<std::string>> read_csv(const std::string& path) {
+  std::vector<std::vector<std::string>> rows;
+  std::istringstream in(read_file(path));
+  std::string line;
+  while (std::getline(in, line)) {
+    std::vector<std::string> fields;
+    std::string field;
+    std::istringstream l(line);
+    while (std::getline(l, field, ',')) fields.push_back(field);
+    if (!line.empty() && line.back() == ',') fields.emplace_back();
+    rows.push_back(fields);
+  }
+  return rows;
+}
+
+size_t column(const std::vector<std::string>& header, const std::string& name) {
+  for (size_t i = 0; i < header.size(); ++i)
+    if (header[i] == name) return i;
+  FAIL("no column " << name);
+  return 0;
+}
+
+// Runs the data stage with `params` in a fresh dir; the finished run.
+json run_data_stage(const TempDir& dir, const std::vector<std::string>& params) {
+  copy_scripts(dir);
+  dir.write("data.toml", kDataStage);
+  std::vector<std::string> args = {"run", "data.toml"};
+  for (const auto& p : params) {
+    args.push_back("-p");
+    args.push_back(p);
+  }
+  auto r = run_sluice(args, dir.path());
+  INFO(r.out << r.err);
+  REQUIRE(r.status == 0);
+  return last_run(dir, "recommender-data");
+}
+
+}  // namespace
+
+TEST_CASE("recommender: the generator is deterministic: a seed gives the same bytes on every run") {
+  // Separate homes, so no run can reuse another's result.
+  TempDir a, b, c, d;
+  auto digest = [](const TempDir& dir, const std::vector<std::string>& params) {
+    std::vector<std::string> args = {"run", kSample + "/pipeline.toml", "--only", "generate", "-p", "customers=800"};
+    for (const auto& p : params) {
+      args.push_back("-p");
+      args.push_back(p);
+    }
+    auto r = run_sluice(args, dir.path());
+    INFO(r.out << r.err);
+    REQUIRE(r.status == 0);
+    json s = step(last_run(dir, "recommender"), "generate");
+    return s["outputs"]["data"]["digest"].get<std::string>();
+  };
+  const std::string first = digest(a, {"seed=7"});
+  CHECK(first.rfind("sha256:", 0) == 0);
+  CHECK(digest(b, {"seed=7"}) == first);
+  CHECK(digest(c, {"seed=8"}) != first);
+  CHECK(digest(d, {"seed=7", "drift=0.5"}) != first);
+}
+
+TEST_CASE("recommender: the data stage validates the export, builds features and splits by customer") {
+  TempDir dir;
+  json run = run_data_stage(dir, {});
+  json gen = step(run, "generate"), val = step(run, "validate"), feat = step(run, "features"), split = step(run, "split");
+  // Everything generated was validated; about 1% of devices are unknown, below the contract's 2%.
+  auto exported = read_csv(workdir_of(gen) + "/export/interactions.csv");
+  std::set<std::string> customers;
+  for (size_t i = 1; i < exported.size(); ++i) customers.insert(exported[i][0]);
+  CHECK(gen["values"]["rows"] == std::to_string(exported.size() - 1));
+  CHECK(val["values"]["rows"] == gen["values"]["rows"]);
+  CHECK(gen["values"]["customers"] == std::to_string(customers.size()));
+  CHECK(val["values"]["customers"] == gen["values"]["customers"]);
+  CHECK(customers.size() > 1300);  // of 1500: a few never came
+  const double null_rate = std::stod(val["values"]["null_rate_device"].get<std::string>());
+  CHECK(null_rate > 0.002);
+  CHECK(null_rate < 0.02);
+
+  // One row per (customer, category) with history; labels are 0/1 with a learnable share of 1s.
+  auto features = read_csv(workdir_of(feat) + "/features.csv");
+  REQUIRE(features.size() > 1);
+  CHECK(std::to_string(features.size() - 1) == feat["values"]["rows"].get<std::string>());
+  const size_t label = column(features[0], "label"), id = column(features[0], "customer_id"),
+               category = column(features[0], "category");
+  std::set<std::pair<std::string, std::string>> keys;
+  size_t positives = 0;
+  for (size_t i = 1; i < features.size(); ++i) {
+    REQUIRE(features[i].size() == features[0].size());
+    CHECK((features[i][label] == "0" || features[i][label] == "1"));
+    positives += features[i][label] == "1";
+    keys.emplace(features[i][id], features[i][category]);
+  }
+  CHECK(keys.size() == features.size() - 1);
+  const double rate = static_cast<double>(positives) / static_cast<double>(features.size() - 1);
+  CHECK(rate > 0.05);
+  CHECK(rate < 0.4);
+
+  // The splits partition the rows, and no customer is in two of them.
+  std::map<std::string, std::string> split_of;
+  size_t total = 0;
+  for (const std::string part : {"train", "valid", "test"}) {
+    auto rows = read_csv(workdir_of(split) + "/" + part + ".csv");
+    REQUIRE(rows[0] == features[0]);
+    CHECK(std::to_string(rows.size() - 1) == split["values"]["n_" + part].get<std::string>());
+    total += rows.size() - 1;
+    for (size_t i = 1; i < rows.size(); ++i) {
+      auto [it, fresh] = split_of.emplace(rows[i][id], part);
+      if (!fresh) CHECK(it->second == part);
+    }
+  }
+  CHECK(total == features.size() - 1);
+  const double n_train = std::stod(split["values"]["n_train"].get<std::string>());
+  CHECK(n_train / static_cast<double>(total) > 0.6);
+  CHECK(n_train / static_cast<double>(total) < 0.8);
+}
+
+TEST_CASE("recommender: the drift knob moves what the monitor watches, a new seed does not") {
+  TempDir clean, clean2, drifted, check;
+  auto features_of = [](const json& run) { return workdir_of(step(run, "features")) + "/features.csv"; };
+  fs::copy_file(features_of(run_data_stage(clean, {"seed=7"})), check / "clean.csv");
+  fs::copy_file(features_of(run_data_stage(clean2, {"seed=8"})), check / "clean2.csv");
+  fs::copy_file(features_of(run_data_stage(drifted, {"seed=9", "drift=1"})), check / "drifted.csv");
+  // PSI and KS per numeric feature, chi-square of the segment mix, with the
+  // sluice module's statistics (checked against scipy in the unit tests).
+  check.write("wf.toml", R"(name = "drift-check"
+[steps.compare]
+inputs = { clean = "clean.csv", clean2 = "clean2.csv", drifted = "drifted.csv" }
+lua_inline = '''
+local numeric = { "views", "sessions", "carts", "purchases", "spend", "avg_price", "weeks_since_visit",
+  "weeks_since_purchase", "views_last_week", "abandoned_carts", "category_share", "customer_sessions", "mobile_share" }
+local types = {}
+for _, f in ipairs(numeric) do types[f] = "number" end
+local ref = sluice.csv.columns(ctx.inputs.clean, { types = types })
+local out = {}
+for _, other in ipairs({ "clean2", "drifted" }) do
+  local cur = sluice.csv.columns(ctx.inputs[other], { types = types })
+  local max_psi, worst, min_p = 0, "", 1
+  for _, f in ipairs(numeric) do
+    local psi = sluice.stats.psi(ref[f], cur[f], 10)
+    local _, p = sluice.stats.ks_2samp(ref[f], cur[f])
+    if psi > max_psi then max_psi, worst = psi, f end
+    if p < min_p then min_p = p end
+    out[other .. "_psi_" .. f] = psi
+  end
+  local counts = {}
+  for i, cols in ipairs({ ref, cur }) do
+    local c = { budget = 0, mainstream = 0, premium = 0 }
+    for _, s in ipairs(cols.segment) do c[s] = c[s] + 1 end
+    counts[i] = { c.budget, c.mainstream, c.premium }
+  end
+  local _, p_segment = sluice.stats.chi2_contingency(counts)
+  out[other .. "_max_psi"], out[other .. "_worst"], out[other .. "_min_ks_p"] = max_psi, worst, min_p
+  out[other .. "_segment_p"] = p_segment
+end
+return out
+'''
+)");
+  auto r = run_sluice({"run", "wf.toml"}, check.path());
+  INFO(r.out << r.err);
+  REQUIRE(r.status == 0);
+  json v = step(last_run(check, "drift-check"), "compare")["values"];
+  INFO(v.dump(2));
+  auto num = [&](const std::string& k) { return std::stod(v[k].get<std::string>()); };
+  // Another week of the same shop: every feature stays within PSI 0.1.
+  CHECK(num("clean2_max_psi") < 0.1);
+  CHECK(num("clean2_segment_p") > 0.001);
+  // The drifted shop: more mobile shoppers and dearer prices, far past PSI 0.2;
+  // the segment mix moves toward budget shoppers.
+  CHECK(num("drifted_psi_mobile_share") > 0.2);
+  CHECK(num("drifted_psi_avg_price") > 0.2);
+  CHECK(num("drifted_min_ks_p") < 1e-6);
+  CHECK(num("drifted_segment_p") < 1e-6);
+}
+
+TEST_CASE("recommender: validation fails a bad export once, listing every broken rule") {
+  TempDir dir;
+  copy_scripts(dir);
+  dir.write("export.csv",
+            "customer_id,segment,week,session_id,device,category,views,price,cart,purchase,coupon\n"
+            "1,budget,1,1,mobile,toys,3,17.5,1,1,x\n"
+            "1,budget,2,2,tablet,toys,2,-3,0,0,x\n"
+            "2,,9,3,,books,1,12,0,1,x\n"
+            "2,premium,3,4,,garden,0,abc,1,1,x\n"
+            "3,mainstream,1,5,desktop,home,4,60.5,0,0\n");
+  dir.write("wf.toml", R"(name = "contract"
+[params]
+weeks = 6
+min_rows = 10
+max_null_rate = 0.25
+[steps.validate]
+lua = "scripts/validate.lua"
+inputs = { data = "export.csv" }
+[steps.features]
+lua = "scripts/features.lua"
+inputs = { data = "export.csv" }
+outputs = { features = "features.csv" }
+needs = ["validate"]
+)");
+  auto r = run_sluice({"run", "wf.toml"}, dir.path());
+  INFO(r.out << r.err);
+  CHECK(r.status == 1);
+  json run = last_run(dir, "contract");
+  json val = step(run, "validate");
+  CHECK(val["status"] == "failed");
+  CHECK(val["error"] ==
+        "export.csv breaks the data contract: unexpected column 'coupon'; "
+        "1 row without 11 fields (first: line 6, 10 fields); "
+        "5 rows, fewer than min_rows = 10; "
+        "segment: 1 empty value in a column that must not have any; "
+        "week: 1 value above 6 (first: line 4, '9'); "
+        "device: 1 value not one of mobile, desktop (first: line 3, 'tablet'); "
+        "device: null rate 0.4 above max_null_rate = 0.25; "
+        "category: 1 value not one of electronics, fashion, home, beauty, sports, books, toys, grocery "
+        "(first: line 5, 'garden'); "
+        "views: 1 value below 1 (first: line 5, '0'); "
+        "price: 1 value below 0.01 (first: line 3, '-3'); "
+        "price: 1 value not a number (first: line 5, 'abc'); "
+        "1 purchase without a cart (first: line 4)");
+  CHECK(step(run, "features")["status"] == "skipped");
+  // Each problem is also its own line in the step's log.
+  const std::string log = read_file(val["attempts"][0]["log_path"].get<std::string>());
+  CHECK(log.find("error: price: 1 value below 0.01 (first: line 3, '-3')\n") != std::string::npos);
+}
