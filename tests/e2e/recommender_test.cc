@@ -110,6 +110,14 @@ size_t column(const std::vector<std::string>& header, const std::string& name) {
   return 0;
 }
 
+// Every object in `j` (at any depth) that records `alias` holding a version,
+// in document order: the rows of an alias history, whatever wraps them.
+void collect_alias_moves(const json& j, const std::string& alias, json& out) {
+  if (j.is_object() && j.contains("alias") && j["alias"] == alias && j.contains("version")) out.push_back(j);
+  if (j.is_structured())
+    for (const auto& e : j) collect_alias_moves(e, alias, out);
+}
+
 // Runs the data stage with `params` in a fresh dir; the finished run.
 json run_data_stage(const TempDir& dir, const std::vector<std::string>& params) {
   copy_scripts(dir);
@@ -310,4 +318,97 @@ needs = ["validate"]
   // Each problem is also its own line in the step's log.
   const std::string log = read_file(val["attempts"][0]["log_path"].get<std::string>());
   CHECK(log.find("error: price: 1 value below 0.01 (first: line 3, '-3')\n") != std::string::npos);
+}
+
+// The whole story, as scripts/demo tells it, at the sample's own (small)
+// scale. Needs every plugin the sample uses (storage, trainer, monitor,
+// deploy, notify, registry, workflow) and `sluice models` / `sluice lineage`.
+TEST_CASE("recommender: the story: v1 ships, a clean batch is healthy, a drifted batch retrains and v2 replaces v1") {
+  TempDir dir;
+  const std::vector<std::string> where = {"-p", "deploy_root=" + (dir / "serving"), "-p",
+                                          "notify_file=" + (dir / "releases.jsonl")};
+  auto run = [&](const std::string& workflow, std::vector<std::string> params) {
+    std::vector<std::string> args = {"run", kSample + "/" + workflow};
+    args.insert(args.end(), where.begin(), where.end());
+    for (const auto& p : params) {
+      args.push_back("-p");
+      args.push_back(p);
+    }
+    auto r = run_sluice(args, dir.path(), {}, 900);
+    INFO(workflow << "\n" << r.out << r.err);
+    REQUIRE(r.status == 0);
+  };
+  auto models = [&](const std::vector<std::string>& what) {
+    std::vector<std::string> args = {"models"};
+    args.insert(args.end(), what.begin(), what.end());
+    args.push_back("--json");
+    auto r = run_sluice(args, dir.path());
+    INFO(r.out << r.err);
+    REQUIRE(r.status == 0);
+    return json::parse(r.out);
+  };
+
+  // 1. Train and ship v1: registered, in production, deployed, smoke-tested.
+  run("pipeline.toml", {});
+  json v1_run = last_run(dir, "recommender");
+  CHECK(v1_run["status"] == "succeeded");
+  CHECK(step(v1_run, "register")["values"]["version"] == "1");
+  CHECK(step(v1_run, "promote")["values"]["promoted"] == "true");
+  CHECK(step(v1_run, "champion_score")["status"] == "skipped");  // nothing to challenge yet
+  CHECK(step(v1_run, "smoke")["status"] == "succeeded");
+  CHECK(models({"show", "recommender@production"})["version"] == 1);
+  CHECK(fs::read_symlink(dir / "serving/current").filename() == "1");
+  const double v1_auc = std::stod(step(v1_run, "evaluate")["values"]["auc"].get<std::string>());
+  CHECK(v1_auc > 0.75);
+  CHECK(v1_auc < 0.9);
+
+  // 2. A clean batch: no drift, production holds, nothing is retrained.
+  run("monitor.toml", {"seed=101"});
+  json clean = last_run(dir, "recommender-monitor");
+  CHECK(step(clean, "drift")["values"]["drift"] == "false");
+  CHECK(step(clean, "performance")["values"]["degraded"] == "false");
+  CHECK(step(clean, "verdict")["values"]["retrain"] == "false");
+  CHECK(step(clean, "retrain")["status"] == "skipped");
+  CHECK(runs_of(dir, "recommender").size() == 1);
+
+  // 3. A drifted batch: drift found, the pipeline runs as a child run on the
+  // shifted shop, challenges production on the same rows, wins, ships v2.
+  run("monitor.toml", {"seed=102", "drift=0.8"});
+  json drifted = last_run(dir, "recommender-monitor");
+  CHECK(step(drifted, "drift")["values"]["drift"] == "true");
+  CHECK(step(drifted, "drift")["values"]["drifted"].get<std::string>().find("mobile_share") != std::string::npos);
+  CHECK(step(drifted, "verdict")["values"]["retrain"] == "true");
+  CHECK(step(drifted, "retrain")["status"] == "succeeded");
+  json pipelines = runs_of(dir, "recommender");
+  REQUIRE(pipelines.size() == 2);
+  json v2_run = show(dir, pipelines[0]["id"].get<std::string>());
+  CHECK(v2_run["status"] == "succeeded");
+  CHECK(v2_run["params"]["drift"] == 0.8);
+  CHECK(v2_run["params"]["compare_with_production"] == true);
+  CHECK(step(v2_run, "champion_eval")["status"] == "succeeded");
+  const double champion_auc = std::stod(step(v2_run, "champion_eval")["values"]["auc"].get<std::string>());
+  const double challenger_auc = std::stod(step(v2_run, "evaluate")["values"]["auc"].get<std::string>());
+  CHECK(challenger_auc > champion_auc + 0.005);  // v1 no longer fits the shop; v2 does
+  CHECK(step(v2_run, "register")["values"]["version"] == "2");
+  CHECK(step(v2_run, "promote")["values"]["promoted"] == "true");
+  CHECK(models({"show", "recommender@production"})["version"] == 2);
+  CHECK(fs::read_symlink(dir / "serving/current").filename() == "2");
+
+  // The alias history shows both moves, v1 then v2; v1's stint has ended.
+  json moves = json::array();
+  collect_alias_moves(models({"history", "recommender"}), "production", moves);
+  INFO(moves.dump(2));
+  REQUIRE(moves.size() == 2);
+  CHECK(moves[0]["version"] == 1);
+  CHECK(moves[1]["version"] == 2);
+  // The audit log has both release decisions.
+  auto audit = read_csv(dir / "releases.jsonl");
+  CHECK(audit.size() == 2);
+
+  // Lineage of production reaches the data the retraining run generated.
+  const std::string data_digest = step(v2_run, "generate")["outputs"]["data"]["digest"];
+  auto lineage = run_sluice({"lineage", "recommender@production"}, dir.path());
+  INFO(lineage.out << lineage.err);
+  CHECK(lineage.status == 0);
+  CHECK(lineage.out.find(data_digest) != std::string::npos);
 }
