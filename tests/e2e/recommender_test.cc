@@ -412,3 +412,50 @@ TEST_CASE("recommender: the story: v1 ships, a clean batch is healthy, a drifted
   CHECK(lineage.status == 0);
   CHECK(lineage.out.find(data_digest) != std::string::npos);
 }
+
+TEST_CASE("recommender: the smoke test passes a whole release and fails a stale switch or a changed model") {
+  TempDir dir;
+  const std::string fixture = SLUICE_SOURCE_DIR "/tests/e2e/data/smoke";
+  const std::string model_text = read_file(fixture + "/model.json");
+  json tampered = json::parse(model_text);
+  json& tree = tampered["learner"]["gradient_booster"]["model"]["trees"][0];
+  for (size_t i = 0; i < tree["left_children"].size(); ++i)
+    if (tree["left_children"][i] == -1) tree["split_conditions"][i] = tree["split_conditions"][i].get<double>() + 0.5;
+  auto release = [&](const std::string& root, const std::string& version, const std::string& model) {
+    dir.write(root + "/releases/" + version + "/model.json", model);
+    dir.write(root + "/releases/" + version + "/reference.csv", "views,avg_price,mobile_share,label\n");
+    dir.write(root + "/releases/" + version + "/card.json", R"({"features": "views,avg_price,mobile_share"})");
+  };
+  release("good", "3", model_text);
+  fs::create_directory_symlink("releases/3", dir / "good/current");
+  release("stale", "2", model_text);
+  release("stale", "3", model_text);
+  fs::create_directory_symlink("releases/2", dir / "stale/current");
+  release("tampered", "3", tampered.dump());
+  fs::create_directory_symlink("releases/3", dir / "tampered/current");
+  fs::copy_file(fixture + "/scored.csv", dir / "scored.csv");
+  fs::copy_file(kSample + "/scripts/smoke_test.py", dir / "smoke_test.py");
+  std::string wf = "name = \"smoke\"\n";
+  for (const std::string root : {"good", "stale", "tampered"})
+    wf += "[steps." + root + "]\nrun = \"python3 ${inputs.script} --root " + (dir / root) +
+          " --version 3 --scored ${inputs.scored} --rows 60\"\n"
+          "inputs = { script = \"smoke_test.py\", scored = \"scored.csv\" }\n";
+  dir.write("wf.toml", wf);
+  auto r = run_sluice({"run", "--keep-going", "wf.toml"}, dir.path());
+  INFO(r.out << r.err);
+  CHECK(r.status == 1);
+  json run = last_run(dir, "smoke");
+  json good = step(run, "good"), stale = step(run, "stale"), bad = step(run, "tampered");
+  CHECK(good["status"] == "succeeded");
+  CHECK(good["values"]["rows_checked"] == "60");
+  CHECK(std::stod(good["values"]["max_difference"].get<std::string>()) < 1e-6);
+  CHECK(read_file(good["attempts"][0]["log_path"]).find("release 3: 4 trees, 3 features; 60 rows score as offline") == 0);
+  CHECK(stale["status"] == "failed");
+  CHECK(read_file(stale["attempts"][0]["log_path"]) == "smoke test failed: " + (dir / "stale/current") + " points to " +
+                                                           (dir / "stale/releases/2") + ", not " +
+                                                           (dir / "stale/releases/3") + "\n");
+  CHECK(bad["status"] == "failed");
+  const std::string log = read_file(bad["attempts"][0]["log_path"]);
+  CHECK(log.rfind("smoke test failed: row 1: deployed model scores ", 0) == 0);
+  CHECK(log.find(", offline 0.2957397\n") != std::string::npos);
+}
