@@ -378,9 +378,12 @@ TEST_CASE("recommender: the story: v1 ships, a clean batch is healthy, a drifted
   CHECK(step(drifted, "drift")["values"]["drift"] == "true");
   CHECK(step(drifted, "drift")["values"]["drifted"].get<std::string>().find("mobile_share") != std::string::npos);
   CHECK(step(drifted, "verdict")["values"]["retrain"] == "true");
-  CHECK(step(drifted, "retrain")["status"] == "succeeded");
+  json retrain = step(drifted, "retrain");
+  CHECK(retrain["status"] == "succeeded");
+  CHECK(retrain["values"]["status"] == "succeeded");  // the child run's outcome
   json pipelines = runs_of(dir, "recommender");
   REQUIRE(pipelines.size() == 2);
+  CHECK(pipelines[0]["id"] == retrain["values"]["run_id"]);
   json v2_run = show(dir, pipelines[0]["id"].get<std::string>());
   CHECK(v2_run["status"] == "succeeded");
   CHECK(v2_run["params"]["drift"] == 0.8);
