@@ -11,6 +11,7 @@
 #include "engine/cli_format.h"
 #include "engine/exit_status.h"
 #include "engine/state_store.h"
+#include "registry/model_registry.h"
 
 namespace sluice::engine {
 
@@ -142,15 +143,21 @@ int run_lineage(const Args& args) {
   const std::string format = args.flag("json") ? "json" : args.value("format", "text");
   if (format != "text" && format != "dot" && format != "json")
     return usage_error(lineage_command(), "unknown format '" + format + "': use text, dot or json");
-  if (target.find('@') != std::string::npos) {
-    std::fprintf(stderr, "sluice lineage: error: %s: model registry not available (this build has no model registry)\n",
-                 target.c_str());
-    return kExitBadInput;
-  }
   auto store = open_history_store("lineage", state_home(args));
   if (!store) return kExitBadInput;
   std::string error;
-  std::optional<reg::ArtifactRow> root = find_artifact(*store, target, error);
+  // MODEL@VERSION or MODEL@ALIAS: the lineage of that version's artifact.
+  std::string digest = target;
+  if (size_t at = target.find('@'); at != std::string::npos) {
+    reg::ModelRegistry models(state_home(args) + "/sluice.db");
+    reg::Result<reg::ModelVersion> v = models.resolve(target.substr(0, at), target.substr(at + 1));
+    if (!v) {
+      std::fprintf(stderr, "sluice lineage: error: %s: %s\n", target.c_str(), v.error().c_str());
+      return kExitBadInput;
+    }
+    digest = v->digest;
+  }
+  std::optional<reg::ArtifactRow> root = find_artifact(*store, digest, error);
   if (!root) {
     std::fprintf(stderr, "sluice lineage: error: %s\n", error.c_str());
     return kExitBadInput;
