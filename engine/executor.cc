@@ -1,11 +1,15 @@
 #include "engine/executor.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
 #include <filesystem>
-#include <fstream>
 #include <functional>
 #include <random>
 #include <unordered_map>
@@ -377,35 +381,45 @@ struct Executor::Impl {
   }
 
   // The work dir, the outputs' paths and the resolved inputs of an attempt
-  // (into nr.outputs / nr.inputs): what every kind of step needs.
-  bool prepare_files(uint32_t node, std::string& error) {
+  // (into nr.outputs / nr.inputs): what every kind of step needs. `fresh`:
+  // whether the work dir was just created (empty).
+  bool prepare_files(uint32_t node, std::string& error, bool* fresh_out = nullptr) {
     const dsl::Step& step = step_of(node);
     NodeRecord& nr = rec.nodes[node];
     std::error_code ec;
-    fs::create_directories(nr.workdir, ec);
-    if (ec) {
-      error = "cannot create work dir " + nr.workdir + ": " + ec.message();
+    // One mkdir per step; the run dir is made when the first step finds it
+    // missing. A new work dir is empty; a retry's (EEXIST) is not.
+    bool fresh = ::mkdir(nr.workdir.c_str(), 0777) == 0;
+    if (!fresh && errno == ENOENT) {
+      fs::create_directories(run_dir, ec);
+      fresh = ::mkdir(nr.workdir.c_str(), 0777) == 0;
+    }
+    if (!fresh && errno != EEXIST) {
+      error = "cannot create work dir " + nr.workdir + ": " + std::strerror(errno);
       return false;
     }
-    // Outputs: absolute paths inside the work dir.
+    // Outputs: absolute paths inside the work dir (relative, without '..':
+    // the checker sees to that); an output's folder is made when it has one.
     nr.outputs.clear();
     for (const dsl::NamedTemplate& o : step.outputs) {
-      fs::path p = fs::path(nr.workdir) / o.value.text;
-      fs::create_directories(p.parent_path(), ec);
-      nr.outputs[o.name] = p.string();
+      std::string p = nr.workdir + "/" + o.value.text;
+      if (o.value.text.find('/') != std::string::npos) fs::create_directories(fs::path(p).parent_path(), ec);
+      nr.outputs[o.name] = std::move(p);
     }
     // [store] Inputs: upstream outputs or files of the workflow's folder,
     // materialised read-only from the artifact store into the work dir.
     std::map<std::string, std::string> inputs;
     if (!cache.stage_inputs(node, resolver(node), inputs, error)) return false;
     nr.inputs = std::move(inputs);
+    if (fresh_out) *fresh_out = fresh;
     return true;
   }
 
   bool prepare(uint32_t node, ProcessSpec& spec, std::string& error) {
     const dsl::Step& step = step_of(node);
     NodeRecord& nr = rec.nodes[node];
-    if (!prepare_files(node, error)) return false;
+    bool fresh = false;
+    if (!prepare_files(node, error, &fresh)) return false;
     const std::map<std::string, std::string>& inputs = nr.inputs;
     std::string command;
     auto resolve = [&](const dsl::Ref& ref, std::string& value, std::string& err) { return lookup(node, inputs, ref, value, err); };
@@ -428,8 +442,10 @@ struct Executor::Impl {
     const std::string values_path = nr.workdir + "/values", metrics_path = nr.workdir + "/metrics";
     // Steps append to these; a retry starts from nothing. Not pre-created:
     // two file creations per step would cost more than the step (bench/).
-    std::remove(values_path.c_str());
-    std::remove(metrics_path.c_str());
+    if (!fresh) {
+      ::unlink(values_path.c_str());
+      ::unlink(metrics_path.c_str());
+    }
     spec.env.push_back("SLUICE_RUN_ID=" + opt.run_id);
     spec.env.push_back("SLUICE_STEP=" + wf.dag.node(node).name);
     spec.env.push_back("SLUICE_ATTEMPT=" + std::to_string(plan.attempts(node)));
@@ -621,10 +637,34 @@ struct Executor::Impl {
     NodeRecord& nr = rec.nodes[node];
     nr.values.clear();
     nr.metrics.clear();
-    std::ifstream values(nr.workdir + "/values");
+    // Most steps write neither file: one failing open each, no stream
+    // set-up. A file that cannot be read holds nothing, as before.
+    auto read_all = [](const std::string& path) {
+      std::string out;
+      int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+      if (fd < 0) return out;
+      char buf[4096];
+      for (ssize_t got; (got = ::read(fd, buf, sizeof buf)) != 0;) {
+        if (got < 0 && errno == EINTR) continue;
+        if (got < 0) break;
+        out.append(buf, static_cast<size_t>(got));
+      }
+      ::close(fd);
+      return out;
+    };
+    // Lines as std::getline splits them: a last line needs no '\n'.
+    auto next_line = [](const std::string& text, size_t& at, std::string& line) {
+      if (at >= text.size()) return false;
+      size_t nl = text.find('\n', at);
+      if (nl == std::string::npos) nl = text.size();
+      line.assign(text, at, nl - at);
+      at = nl + 1;
+      return true;
+    };
+    std::string text = read_all(nr.workdir + "/values");
     std::string line;
     int n = 0;
-    while (std::getline(values, line)) {
+    for (size_t at = 0; next_line(text, at, line);) {
       ++n;
       if (line.empty()) continue;
       size_t eq = line.find('=');
@@ -635,9 +675,9 @@ struct Executor::Impl {
       }
       nr.values[key] = line.substr(eq + 1);
     }
-    std::ifstream metrics(nr.workdir + "/metrics");
+    text = read_all(nr.workdir + "/metrics");
     n = 0;
-    while (std::getline(metrics, line)) {
+    for (size_t at = 0; next_line(text, at, line);) {
       ++n;
       if (line.empty()) continue;
       char name[256];

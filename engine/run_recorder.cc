@@ -1,20 +1,25 @@
 #include "engine/run_recorder.h"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdio>
 #include <deque>
 #include <filesystem>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <thread>
+#include <unordered_set>
 
 #include <nlohmann/json.hpp>
 
 #include "engine/executor.h"
 #include "engine/recovery.h"
 #include "engine/state_store.h"
+#include "engine/plan.h"
 #include "registry/artifact_store.h"
 #include "registry/sha256.h"
 #include "registry/sqlite_store.h"
@@ -97,12 +102,21 @@ const char* event_kind(Event::Kind k) {
 
 }  // namespace
 
+// A batch is committed RecordedRun::group_window after its first event
+// arrived, or as soon as kGroupMax events are queued: one transaction and one
+// fsync sweep per batch instead of per event, for at most group_window of
+// extra delay before the terminal hears of an event (bench/README.md,
+// "executor overhead").
+constexpr size_t kGroupMax = 512;
+
 struct RunRecorder::Impl {
   Impl(const dsl::Workflow& w, EventSink& d, RecordedRun r)
       : wf(w), downstream(d), run(std::move(r)), store(open_state_store(run.home)) {
     auto opened = reg::ArtifactStore::open(run.home);
     if (!opened) throw reg::StoreError(run.home + "/cas: " + opened.error());
     cas = std::make_unique<reg::ArtifactStore>(std::move(*opened));
+    cas_batch.emplace(*cas);
+    matrix_json.resize(wf.dag.size());
     writer = std::thread([this] { write_loop(); });
   }
 
@@ -115,21 +129,34 @@ struct RunRecorder::Impl {
     writer.join();
   }
 
+  // Executor thread. Wakes the writer only when it has something to do: the
+  // first event of a batch, or a full batch.
   void push(Item item) {
+    bool wake_writer = false;
     {
       std::lock_guard<std::mutex> lock(mu);
+      if (queue.empty()) first_queued = Clock::now();
       queue.push_back(std::move(item));
       ++queued;
+      wake_writer = queue.size() == 1 || queue.size() == kGroupMax;
     }
-    wake.notify_all();
+    if (wake_writer) wake.notify_one();
   }
 
   void flush() {
     std::unique_lock<std::mutex> lock(mu);
     uint64_t target = queued;
-    done_cv.wait(lock, [&] { return delivered >= target || failed; });
+    ++flushing;
+    wake.notify_one();
+    done_cv.wait(lock, [&] { return delivered >= target; });
+    --flushing;
   }
 
+  // Group commit, on purpose: after the first event of a batch arrives, the
+  // writer waits up to group_window for more (or until kGroupMax are queued,
+  // or someone flushes or closes), then stores the batch's files in the CAS,
+  // makes them durable together, and commits all its writes in one
+  // transaction. Only then does the batch reach `downstream`.
   void write_loop() {
     for (;;) {
       std::deque<Item> batch;
@@ -137,18 +164,29 @@ struct RunRecorder::Impl {
         std::unique_lock<std::mutex> lock(mu);
         wake.wait(lock, [&] { return closing || !queue.empty(); });
         if (queue.empty() && closing) return;
+        wake.wait_until(lock, first_queued + run.group_window,
+                        [&] { return closing || flushing > 0 || queue.size() >= kGroupMax; });
         batch.swap(queue);
       }
       std::vector<reg::Write> writes;
       for (Item& item : batch) translate(item, writes);
-      try {
-        store->apply(writes);
-      } catch (const reg::StoreError& e) {
-        // The run goes on; the terminal still hears about it. A broken
-        // store is reported once.
-        if (!failed) std::fprintf(stderr, "sluice: warning: recording the run failed: %s\n", e.what());
-        failed = true;
+      // The objects named by `writes` are present and durable before the
+      // transaction that records them commits.
+      bool recorded = false;
+      if (auto stored = cas_batch->commit(); !stored) {
+        warn("storing logs and outputs in " + cas->root() + ": " + stored.error());
+      } else {
+        try {
+          store->apply(writes);
+          recorded = true;
+        } catch (const reg::StoreError& e) {
+          warn(e.what());
+        }
       }
+      if (!recorded) {
+        for (const std::string& d : artifacts_in_batch) artifacts_recorded.erase(d);
+      }
+      artifacts_in_batch.clear();
       for (Item& item : batch) downstream.on_event(item.event);
       {
         std::lock_guard<std::mutex> lock(mu);
@@ -158,17 +196,41 @@ struct RunRecorder::Impl {
     }
   }
 
-  // Stores a file in the artifact store, recording it; "" when it cannot be.
+  // The run goes on; the terminal still hears about it. A broken store is
+  // reported once.
+  void warn(const std::string& what) {
+    if (!failed) std::fprintf(stderr, "sluice: warning: recording the run failed: %s\n", what.c_str());
+    failed = true;
+  }
+
+  // Stores a file or folder in the artifact store (a file through this
+  // batch: present once cas_batch commits), recording it; "" when it
+  // cannot be stored.
   std::string put(const std::string& path, std::vector<reg::Write>& writes) {
-    std::error_code ec;
-    if (path.empty() || !fs::exists(path, ec)) return {};
-    bool dir = fs::is_directory(path, ec);
-    auto digest = dir ? cas->put_tree(path) : cas->put_file(path);
-    if (!digest) return {};
-    auto size = cas->size(*digest);
-    writes.push_back(reg::PutArtifact{digest->str(), dir ? reg::ArtifactKind::Tree : reg::ArtifactKind::File,
-                                      size ? static_cast<int64_t>(*size) : 0, reg::now_ms()});
-    return digest->str();
+    struct stat st {};
+    if (path.empty() || ::stat(path.c_str(), &st) != 0) return {};
+    std::string digest;
+    uint64_t size = 0;
+    const bool dir = S_ISDIR(st.st_mode);
+    if (dir) {
+      auto d = cas->put_tree(path);
+      if (!d) return {};
+      auto s = cas->size(*d);
+      digest = d->str();
+      size = s ? *s : 0;
+    } else {
+      auto stored = cas_batch->put_file(path);
+      if (!stored) return {};
+      digest = stored->digest.str();
+      size = stored->size;
+    }
+    // Once per digest and run (the empty log of every silent step is one).
+    if (artifacts_recorded.insert(digest).second) {
+      artifacts_in_batch.push_back(digest);
+      writes.push_back(reg::PutArtifact{digest, dir ? reg::ArtifactKind::Tree : reg::ArtifactKind::File,
+                                        static_cast<int64_t>(size), reg::now_ms()});
+    }
+    return digest;
   }
 
   // Stores output `name` of a finished step from inside its work dir (a
@@ -216,9 +278,13 @@ struct RunRecorder::Impl {
     s.node = item.node;
     const dsl::DagNode& dn = wf.dag.node(item.event.node);
     s.step = wf.steps[dn.step].name;
-    nlohmann::json m = nlohmann::json::object();
-    for (const auto& [k, v] : dn.matrix) m[k] = nlohmann::json::parse(v.to_json());
-    s.matrix_json = m.dump();
+    std::string& matrix = matrix_json[item.event.node];
+    if (matrix.empty()) {
+      nlohmann::json m = nlohmann::json::object();
+      for (const auto& [k, v] : dn.matrix) m[k] = nlohmann::json::parse(v.to_json());
+      matrix = m.dump();
+    }
+    s.matrix_json = matrix;
     s.status = status;
     s.at = item.at;
     s.error = error;
@@ -375,13 +441,21 @@ struct RunRecorder::Impl {
   RecordedRun run;
   std::unique_ptr<reg::Store> store;
   std::unique_ptr<reg::ArtifactStore> cas;
+  std::optional<reg::ArtifactStore::Batch> cas_batch;  // the writer thread's puts since its last commit
   std::map<std::string, Produced> produced;  // output path -> its digest and producer (writer thread)
+  std::vector<std::string> matrix_json;       // per DAG node, made on first use (writer thread)
+  // Digests with a PutArtifact in a committed batch of this run, or in the
+  // batch being built (listed in artifacts_in_batch until it commits).
+  std::unordered_set<std::string> artifacts_recorded;
+  std::vector<std::string> artifacts_in_batch;
   int64_t event_seq = 0;
 
   std::mutex mu;
   std::condition_variable wake, done_cv;
   std::deque<Item> queue;
+  Clock::time_point first_queued;  // when the oldest event in `queue` arrived
   uint64_t queued = 0, delivered = 0;
+  int flushing = 0;  // threads waiting in flush()
   bool closing = false;
   bool failed = false;
   std::thread writer;

@@ -2,9 +2,11 @@
 // Records a run in the metadata store (.sluice/sluice.db) and its logs and
 // outputs in the artifact store (.sluice/cas). A sink between the executor
 // and the terminal: events are turned into store writes and applied in
-// batches on a writer thread (group commit: one transaction, one fsync per
-// batch), and reach `downstream` only after the batch holding them has
-// committed — so whatever the user was told survives a crash or a power cut.
+// batches on a writer thread (group commit: the files of a batch made
+// durable together, then one transaction), and reach `downstream` only after
+// the batch holding them has committed — so whatever the user was told
+// survives a crash or a power cut.
+#include <chrono>
 #include <memory>
 #include <string>
 
@@ -21,6 +23,10 @@ struct RecordedRun {
   std::string params_json = "{}";
   std::string parent_run;  // retry/rerun: the run it came from
   bool no_cache = false;   // --no-cache
+  // How long the writer keeps a batch open after its first event, for more
+  // to join it; a batch also closes at 512 events, at flush() and when the
+  // recorder is destroyed. Tests stretch it.
+  std::chrono::milliseconds group_window{30};
 };
 
 class RunRecorder : public EventSink {

@@ -19,6 +19,7 @@
 #include <system_error>
 #include <thread>
 #include <unordered_map>
+#include <utility>
 
 #include "dsl/paths.h"
 #include "registry/sha256.h"
@@ -29,6 +30,15 @@ namespace {
 constexpr std::string_view kTreeHeader = "sluice-tree 1\n";
 constexpr std::string_view kStatCacheHeader = "sluice-stat-cache 1\n";
 constexpr size_t kStatCacheMaxEntries = 200'000;  // about 22 MB of text
+// SHA-256 of no bytes: an empty file's digest, known without reading it.
+constexpr std::string_view kEmptyHex = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+// Temp files a Batch keeps open for its fsync sweep; more are synced early.
+constexpr size_t kBatchOpenMax = 256;
+// Threads of a Batch's fsync sweeps. Concurrent fsyncs share the disk's
+// cache flushes (the block layer merges flush requests that wait together):
+// 200 small files took 2.2 ms each one after another and 0.2 ms each from
+// 32 threads on the development VM while other jobs wrote to the same disk.
+constexpr unsigned kSyncThreads = 32;
 
 // ---------------------------------------------------------------- helpers
 
@@ -38,6 +48,11 @@ class Fd {
   ~Fd() { reset(); }
   Fd(const Fd&) = delete;
   Fd& operator=(const Fd&) = delete;
+  Fd(Fd&& other) noexcept : fd_(other.fd_) { other.fd_ = -1; }
+  Fd& operator=(Fd&& other) noexcept {
+    if (this != &other) reset(std::exchange(other.fd_, -1));
+    return *this;
+  }
   int get() const { return fd_; }
   bool valid() const { return fd_ >= 0; }
   void reset(int fd = -1) {
@@ -614,14 +629,31 @@ struct ArtifactStore::Impl {
     return objects_dir + "/" + hex.substr(0, 2) + "/" + hex.substr(2);
   }
 
+  std::string fan_of(const std::string& hex) const { return objects_dir + "/" + hex.substr(0, 2); }
+
   // Moves a finished temp file (already 0444 and fsynced) into place unless
-  // the object is there already; never rewrites an existing object.
+  // the object is there already, then makes its name durable; never
+  // rewrites an existing object.
   Result<void> commit(const std::string& tmp, const std::string& hex) {
-    std::string fan = objects_dir + "/" + hex.substr(0, 2);
-    if (::mkdir(fan.c_str(), 0755) == 0) {
+    bool fan_created = false;
+    if (auto r = rename_into_place(tmp, hex, fan_created); !r) return r;
+    if (fan_created) {
       if (auto r = fsync_dir(objects_dir); !r) return r;
+    }
+    return fsync_dir(fan_of(hex));
+  }
+
+  // The rename of commit(), syncing nothing: the caller fsyncs the fan-out
+  // folder, and sha256/ when `fan_created` was set. The temp file is gone
+  // afterwards, whatever happened.
+  Result<void> rename_into_place(const std::string& tmp, const std::string& hex, bool& fan_created) {
+    std::string fan = fan_of(hex);
+    if (::mkdir(fan.c_str(), 0755) == 0) {
+      fan_created = true;
     } else if (errno != EEXIST) {
-      return Error{sys_error("create folder", fan)};
+      Error e{sys_error("create folder", fan)};
+      ::unlink(tmp.c_str());
+      return e;
     }
     std::string obj = path_of(hex);
     int rc = ::renameat2(AT_FDCWD, tmp.c_str(), AT_FDCWD, obj.c_str(), RENAME_NOREPLACE);
@@ -640,7 +672,7 @@ struct ArtifactStore::Impl {
       return Error{sys_error("store object", obj, err)};
     }
     objects_written++;
-    return fsync_dir(fan);
+    return {};
   }
 
   bool present(const std::string& hex) const {
@@ -655,8 +687,9 @@ struct ArtifactStore::Impl {
     return tmp;
   }
 
+  // Syncs and closes a temp file that is already 0444; removes it on failure.
   Result<void> finish_temp(Fd& fd, const std::string& tmp) {
-    if (::fchmod(fd.get(), 0444) != 0 || ::fsync(fd.get()) != 0) {
+    if (::fsync(fd.get()) != 0) {
       Error e{sys_error("write", tmp)};
       ::unlink(tmp.c_str());
       return e;
@@ -665,46 +698,48 @@ struct ArtifactStore::Impl {
     return {};
   }
 
-  // Hashes (or finds in the stat cache) an open regular file and stores it.
-  Result<Digest> put_fd(int fd, const std::string& name) {
-    struct stat before {};
-    if (::fstat(fd, &before) != 0) return Error{sys_error("inspect", name)};
+  // Refuses anything but a regular file (`before` is its fstat).
+  static Result<void> check_regular(const struct stat& before, const std::string& name) {
     if (S_ISDIR(before.st_mode)) return Error{"'" + name + "' is a folder, not a file (store folders with put_tree)"};
     if (!S_ISREG(before.st_mode)) return Error{"'" + name + "' is " + describe_type(before.st_mode) + ", not a regular file"};
+    return {};
+  }
+
+  // The digest of an open regular file: from the stat cache when its object
+  // is present (then `present_already` is set), else by hashing the file.
+  Result<std::string> digest_of(int fd, const std::string& name, const struct stat& before, bool& present_already) {
     const int64_t started = now_ns();
     const StatKey key = key_of(before);
     const bool cacheable = static_cast<uint64_t>(before.st_size) >= options.stat_cache_min_bytes;
-    std::string hex;
     // A cached digest is trusted only to skip work: if its object is missing,
     // the bytes are hashed again rather than stored under a remembered name.
     if (auto cached = cacheable ? stat_cache.lookup(key) : std::nullopt; cached && present(*cached)) {
       stat_cache_hits++;
-      objects_existing++;
-      return Digest{Kind::File, *cached};
+      present_already = true;
+      return *cached;
     }
-    {
-      FileHash h = sha256_fd(fd, name);
-      if (!h.ok()) return Error{h.error};
-      files_hashed++;
-      bytes_hashed += h.size;
-      struct stat after {};
-      if (::fstat(fd, &after) != 0) return Error{sys_error("inspect", name)};
-      if (!same_file_state(before, after) || h.size != static_cast<uint64_t>(before.st_size)) {
-        return Error{"'" + name + "' changed while it was being stored"};
-      }
-      hex = h.hex;
-      // A write after our read in the same timestamp tick would leave the
-      // key unchanged, so a file changed just now is not cached.
-      if (cacheable && ns_of(before.st_ctim) < started - racy_window_ns) stat_cache.record(key, hex);
+    FileHash h = sha256_fd(fd, name);
+    if (!h.ok()) return Error{h.error};
+    files_hashed++;
+    bytes_hashed += h.size;
+    struct stat after {};
+    if (::fstat(fd, &after) != 0) return Error{sys_error("inspect", name)};
+    if (!same_file_state(before, after) || h.size != static_cast<uint64_t>(before.st_size)) {
+      return Error{"'" + name + "' changed while it was being stored"};
     }
-    if (present(hex)) {
-      objects_existing++;
-      return Digest{Kind::File, hex};
-    }
-    Fd out;
+    // A write after our read in the same timestamp tick would leave the
+    // key unchanged, so a file changed just now is not cached.
+    if (cacheable && ns_of(before.st_ctim) < started - racy_window_ns) stat_cache.record(key, h.hex);
+    return std::move(h.hex);
+  }
+
+  // Copies an open file into a new temp file in cas/tmp, left open in `out`
+  // with mode 0444 and not synced; fails (leaving no temp file) if the
+  // source changed meanwhile.
+  Result<std::string> copy_to_temp(int fd, const std::string& name, const struct stat& before, Fd& out) {
     auto tmp = new_temp(out, "put-");
-    if (!tmp) return Error{tmp.error()};
-    int64_t copied = copy_fd(fd, out.get());
+    if (!tmp) return tmp;
+    int64_t copied = before.st_size == 0 ? 0 : copy_fd(fd, out.get());
     struct stat after {};
     if (copied < 0 || ::fstat(fd, &after) != 0) {
       Error e{sys_error("copy", name)};
@@ -715,17 +750,47 @@ struct ArtifactStore::Impl {
       ::unlink(tmp->c_str());
       return Error{"'" + name + "' changed while it was being stored"};
     }
+    if (::fchmod(out.get(), 0444) != 0) {
+      Error e{sys_error("write", *tmp)};
+      ::unlink(tmp->c_str());
+      return e;
+    }
+    return tmp;
+  }
+
+  // Hashes (or finds in the stat cache) an open regular file and stores it.
+  Result<Digest> put_fd(int fd, const std::string& name) {
+    struct stat before {};
+    if (::fstat(fd, &before) != 0) return Error{sys_error("inspect", name)};
+    if (auto r = check_regular(before, name); !r) return Error{r.error()};
+    bool present_already = false;
+    auto hex = digest_of(fd, name, before, present_already);
+    if (!hex) return Error{hex.error()};
+    if (present_already || present(*hex)) {
+      objects_existing++;
+      return Digest{Kind::File, *hex};
+    }
+    Fd out;
+    auto tmp = copy_to_temp(fd, name, before, out);
+    if (!tmp) return Error{tmp.error()};
     if (auto r = finish_temp(out, *tmp); !r) return Error{r.error()};
-    if (auto r = commit(*tmp, hex); !r) return Error{r.error()};
-    return Digest{Kind::File, hex};
+    if (auto r = commit(*tmp, *hex); !r) return Error{r.error()};
+    return Digest{Kind::File, *hex};
+  }
+
+  // Opens a file to store it (O_NONBLOCK: opening a FIFO must not wait for
+  // a writer; it is refused after fstat).
+  static Result<void> open_source(const std::string& path, bool nofollow, Fd& fd) {
+    if (path.find('\0') != std::string::npos) return Error{"the path contains a NUL byte"};
+    if (path.empty()) return Error{"the path is empty"};
+    fd.reset(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | (nofollow ? O_NOFOLLOW : 0)));
+    if (!fd.valid()) return Error{sys_error("open", path)};
+    return {};
   }
 
   Result<Digest> put_path(const std::string& path, bool nofollow) {
-    if (path.find('\0') != std::string::npos) return Error{"the path contains a NUL byte"};
-    if (path.empty()) return Error{"the path is empty"};
-    // O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused after fstat.
-    Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | (nofollow ? O_NOFOLLOW : 0)));
-    if (!fd.valid()) return Error{sys_error("open", path)};
+    Fd fd;
+    if (auto r = open_source(path, nofollow, fd); !r) return Error{r.error()};
     return put_fd(fd.get(), path);
   }
 
@@ -738,7 +803,7 @@ struct ArtifactStore::Impl {
     Fd out;
     auto tmp = new_temp(out, "put-");
     if (!tmp) return Error{tmp.error()};
-    if (!write_all(out.get(), bytes)) {
+    if (!write_all(out.get(), bytes) || ::fchmod(out.get(), 0444) != 0) {
       Error e{sys_error("write", *tmp)};
       ::unlink(tmp->c_str());
       return e;
@@ -1200,6 +1265,128 @@ Result<std::vector<ObjectInfo>> ArtifactStore::list() const {
 }
 
 Result<void> ArtifactStore::save_stat_cache() { return impl_->stat_cache.save(); }
+
+// ---------------------------------------------------------------- batches
+
+struct ArtifactStore::Batch::State {
+  struct Pending {
+    std::string hex, tmp;
+    Fd fd;  // open until synced
+  };
+
+  ArtifactStore::Impl* store;
+  std::vector<Pending> pending;
+  std::unordered_map<std::string, size_t> by_hex;  // hex -> index in pending
+  size_t open_fds = 0;
+
+  explicit State(ArtifactStore::Impl* s) : store(s) {}
+  ~State() { discard(); }
+
+  void discard() {
+    for (Pending& p : pending) {
+      p.fd.reset();
+      ::unlink(p.tmp.c_str());
+    }
+    pending.clear();
+    by_hex.clear();
+    open_fds = 0;
+  }
+
+  // fsyncs and closes every temp file still open, kSyncThreads at a time.
+  Result<void> sync_open() {
+    std::vector<Pending*> open;
+    for (Pending& p : pending) {
+      if (p.fd.valid()) open.push_back(&p);
+    }
+    open_fds = 0;
+    return parallel_for(open.size(), kSyncThreads, [&](size_t i) -> Result<void> {
+      if (::fsync(open[i]->fd.get()) != 0) return Error{sys_error("write", open[i]->tmp)};
+      open[i]->fd.reset();
+      return {};
+    });
+  }
+
+  Result<Stored> put_file(const std::string& path) {
+    Fd fd;
+    if (auto r = ArtifactStore::Impl::open_source(path, false, fd); !r) return Error{r.error()};
+    struct stat before {};
+    if (::fstat(fd.get(), &before) != 0) return Error{sys_error("inspect", path)};
+    if (auto r = ArtifactStore::Impl::check_regular(before, path); !r) return Error{r.error()};
+    const auto size = static_cast<uint64_t>(before.st_size);
+    std::string hex;
+    if (size == 0) {
+      hex = kEmptyHex;
+    } else {
+      bool present_already = false;
+      auto h = store->digest_of(fd.get(), path, before, present_already);
+      if (!h) return Error{h.error()};
+      if (present_already) {
+        store->objects_existing++;
+        return Stored{Digest{Kind::File, *h}, size};
+      }
+      hex = std::move(*h);
+    }
+    if (by_hex.count(hex) != 0 || store->present(hex)) {
+      store->objects_existing++;
+      return Stored{Digest{Kind::File, hex}, size};
+    }
+    Fd out;
+    auto tmp = store->copy_to_temp(fd.get(), path, before, out);
+    if (!tmp) return Error{tmp.error()};
+    by_hex.emplace(hex, pending.size());
+    pending.push_back(Pending{hex, std::move(*tmp), std::move(out)});
+    if (++open_fds >= kBatchOpenMax) {
+      if (auto r = sync_open(); !r) {
+        discard();
+        return Error{r.error()};
+      }
+    }
+    return Stored{Digest{Kind::File, hex}, size};
+  }
+
+  Result<void> commit() {
+    if (pending.empty()) return {};
+    if (auto r = sync_open(); !r) {
+      discard();
+      return r;
+    }
+    // Rename all, then make the names durable: each touched fan-out folder
+    // once, and sha256/ when a fan-out folder was created.
+    std::vector<std::string> fans;
+    bool fan_created = false;
+    Result<void> result;
+    size_t i = 0;
+    for (; i < pending.size() && result; ++i) {
+      result = store->rename_into_place(pending[i].tmp, pending[i].hex, fan_created);
+      fans.push_back(pending[i].hex.substr(0, 2));
+    }
+    for (; i < pending.size(); ++i) ::unlink(pending[i].tmp.c_str());
+    pending.clear();
+    by_hex.clear();
+    if (!result) return result;
+    if (fan_created) {
+      if (auto r = fsync_dir(store->objects_dir); !r) return r;
+    }
+    std::sort(fans.begin(), fans.end());
+    fans.erase(std::unique(fans.begin(), fans.end()), fans.end());
+    if (auto r = parallel_for(fans.size(), kSyncThreads,
+                              [&](size_t k) { return fsync_dir(store->objects_dir + "/" + fans[k]); });
+        !r) {
+      return r;
+    }
+    (void)store->stat_cache.save();  // a cache that could not be saved only costs a re-hash later
+    return {};
+  }
+};
+
+ArtifactStore::Batch::Batch(ArtifactStore& store) : state_(std::make_unique<State>(store.impl_.get())) {}
+ArtifactStore::Batch::Batch(Batch&&) noexcept = default;
+ArtifactStore::Batch& ArtifactStore::Batch::operator=(Batch&&) noexcept = default;
+ArtifactStore::Batch::~Batch() = default;
+
+Result<Stored> ArtifactStore::Batch::put_file(const std::string& path) { return state_->put_file(path); }
+Result<void> ArtifactStore::Batch::commit() { return state_->commit(); }
+size_t ArtifactStore::Batch::pending() const { return state_->pending.size(); }
 
 StoreStats ArtifactStore::stats() const {
   StoreStats s;

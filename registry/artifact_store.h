@@ -185,15 +185,57 @@ class ArtifactStore {
   Result<std::vector<ObjectInfo>> list() const;
 
   // Writes cas/stat-cache now (merged with entries other processes saved).
-  // put_file and put_tree call this themselves.
+  // put_file, put_tree and Batch::commit call this themselves.
   Result<void> save_stat_cache();
   StoreStats stats() const;
 
+  class Batch;
   struct Impl;
 
  private:
   explicit ArtifactStore(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
+};
+
+// A file stored by a Batch: its digest and size in bytes.
+struct Stored {
+  Digest digest;
+  uint64_t size = 0;
+};
+
+// Puts made durable together, for a caller that stores many small files at
+// once (the run recorder: the logs and outputs of one transaction). put_file
+// hashes the file and, when its object is missing, copies it into a temp
+// file in cas/tmp, as ArtifactStore::put_file does, but syncs nothing.
+// commit() then makes every object of the batch durable in one sweep: fsync
+// of each temp file, renames into place (never replacing), one fsync per
+// touched fan-out folder (and of sha256/ when a fan-out folder was created).
+//
+// A digest returned by put_file names a present, crash-safe object only once
+// commit() has returned ok: record it (in the metadata store) after that.
+// An empty file costs no read and, once the empty object exists, no write.
+// Equal content put twice in one batch is written once. A batch is used by
+// one thread; batches and plain puts in other threads and processes may run
+// at once. Destroying a batch without commit() removes its temp files.
+class ArtifactStore::Batch {
+ public:
+  explicit Batch(ArtifactStore& store);
+  Batch(Batch&&) noexcept;
+  Batch& operator=(Batch&&) noexcept;
+  ~Batch();
+
+  // As ArtifactStore::put_file (a symlink is followed; only regular files).
+  Result<Stored> put_file(const std::string& path);
+  // Makes the batch's objects durable and present; the batch is then empty
+  // and can be reused. On failure no temp file is left behind and none of
+  // the batch's new objects may be assumed present.
+  Result<void> commit();
+  // New objects waiting for commit().
+  size_t pending() const;
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
 };
 
 }  // namespace sluice::registry

@@ -184,6 +184,6 @@ TEST_CASE("lineage: what produced an artifact, from which inputs, recursively, a
 
   RunResult model = run_sluice({"lineage", "recommender@3"}, dir.path());
   CHECK(model.status == 2);
-  CHECK(model.err == "sluice lineage: error: recommender@3: model registry not available (this build has no model registry)\n");
+  CHECK(model.err == "sluice lineage: error: recommender@3: no model 'recommender'\n");
   CHECK(run_sluice({"lineage", "--format", "svg", n}, dir.path()).status == 2);
 }

@@ -657,3 +657,108 @@ TEST_CASE("artifact_store: a cached digest whose object is gone is hashed again"
   CHECK(store.stats().stat_cache_hits == 0);
   CHECK(read_file(store.object_path(*d)) == std::string(100'000, 'g'));
 }
+
+TEST_CASE("artifact_store: a batch makes its objects present only at commit, equal content written once") {
+  TempDir t;
+  auto store = open_store(t / "home");
+  write_file(t / "a.txt", "alpha\n");
+  write_file(t / "b.txt", "alpha\n");
+  write_file(t / "c.txt", "gamma\n");
+  write_file(t / "empty.log", "");
+  ArtifactStore::Batch batch(store);
+  auto a = batch.put_file(t / "a.txt");
+  auto b = batch.put_file(t / "b.txt");
+  auto c = batch.put_file(t / "c.txt");
+  auto e = batch.put_file(t / "empty.log");
+  REQUIRE(a.ok());
+  REQUIRE(b.ok());
+  REQUIRE(c.ok());
+  REQUIRE(e.ok());
+  CHECK(a->digest == Digest{Kind::File, hex_of("alpha\n")});
+  CHECK(a->size == 6);
+  CHECK(b->digest == a->digest);
+  CHECK(c->digest == Digest{Kind::File, hex_of("gamma\n")});
+  CHECK(e->digest == Digest{Kind::File, hex_of("")});
+  CHECK(e->size == 0);
+  // Staged, not stored: three temp files (alpha once), no object yet.
+  CHECK(batch.pending() == 3);
+  CHECK(count_files(t / "home/cas/tmp") == 3);
+  CHECK(count_files(t / "home/cas/sha256") == 0);
+  CHECK_FALSE(store.exists(a->digest));
+
+  REQUIRE(batch.commit().ok());
+  CHECK(batch.pending() == 0);
+  CHECK(fs::is_empty(t / "home/cas/tmp"));
+  for (const auto& [d, content] : {std::pair{a->digest, std::string("alpha\n")}, std::pair{c->digest, std::string("gamma\n")},
+                                   std::pair{e->digest, std::string()}}) {
+    CHECK(store.exists(d));
+    CHECK(read_file(store.object_path(d)) == content);
+    CHECK(mode_of(store.object_path(d)) == 0444);
+  }
+  CHECK(store.stats().objects_written == 3);
+  // The empty file was never read: only a, b and c were hashed.
+  CHECK(store.stats().files_hashed == 3);
+
+  // Present objects cost no write in a later batch, and an empty commit is fine.
+  auto again = batch.put_file(t / "empty.log");
+  REQUIRE(again.ok());
+  CHECK(again->digest == e->digest);
+  REQUIRE(batch.put_file(t / "a.txt").ok());
+  CHECK(batch.pending() == 0);
+  CHECK(fs::is_empty(t / "home/cas/tmp"));
+  REQUIRE(batch.commit().ok());
+  CHECK(store.stats().objects_written == 3);
+}
+
+TEST_CASE("artifact_store: a batch dropped before commit leaves no temp file and no object") {
+  TempDir t;
+  auto store = open_store(t / "home");
+  write_file(t / "a.txt", "alpha\n");
+  write_file(t / "empty.log", "");
+  Digest d;
+  {
+    ArtifactStore::Batch batch(store);
+    d = batch.put_file(t / "a.txt").value().digest;
+    REQUIRE(batch.put_file(t / "empty.log").ok());
+    CHECK(count_files(t / "home/cas/tmp") == 2);
+  }
+  CHECK(fs::is_empty(t / "home/cas/tmp"));
+  CHECK(count_files(t / "home/cas/sha256") == 0);
+  CHECK_FALSE(store.exists(d));
+}
+
+TEST_CASE("artifact_store: a batch of more files than it keeps open stores them all") {
+  TempDir t;
+  auto store = open_store(t / "home");
+  ArtifactStore::Batch batch(store);
+  std::vector<Digest> digests;
+  for (int i = 0; i < 600; ++i) {
+    std::string path = t / ("src/" + std::to_string(i) + ".txt");
+    write_file(path, std::to_string(i) + "\n");
+    auto s = batch.put_file(path);
+    REQUIRE(s.ok());
+    digests.push_back(s->digest);
+  }
+  CHECK(batch.pending() == 600);
+  REQUIRE(batch.commit().ok());
+  CHECK(fs::is_empty(t / "home/cas/tmp"));
+  CHECK(count_files(t / "home/cas/sha256") == 600);
+  for (int i = 0; i < 600; ++i) CHECK(read_file(store.object_path(digests[static_cast<size_t>(i)])) == std::to_string(i) + "\n");
+}
+
+TEST_CASE("artifact_store: a batch refuses what put_file refuses, with the same messages") {
+  TempDir t;
+  auto store = open_store(t / "home");
+  ArtifactStore::Batch batch(store);
+  fs::create_directories(t / "dir");
+  REQUIRE(mkfifo((t / "pipe").c_str(), 0644) == 0);
+  for (const std::string& path : {t / "dir", t / "pipe", t / "missing", std::string()}) {
+    INFO(path);
+    auto plain = store.put_file(path);
+    auto batched = batch.put_file(path);
+    REQUIRE_FALSE(plain.ok());
+    CHECK(batched.error() == plain.error());
+  }
+  CHECK(batch.put_file(t / "missing").error() == "cannot open '" + t / "missing" + "': No such file or directory");
+  CHECK(batch.pending() == 0);
+}
