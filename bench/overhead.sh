@@ -26,7 +26,11 @@
 #                 work dir first, so a rebuild during the run changes nothing)
 #   SHAPES        default "wide chain diamond layers"
 #   SIZES         default "1000 10000"
-#   TOOLS         default "sluice xargs ninja make"
+#   TOOLS         default "sluice xargs ninja make"; add "sluice-ref" to run a
+#                 second sluice binary beside the first (see SLUICE_REF)
+#   SLUICE_REF    the "sluice-ref" tool's binary, e.g. a build from before a
+#                 change: both run in the same rounds, so their ratios to
+#                 ninja are directly comparable (copied like SLUICE)
 #   JOBS          parallelism for every tool (default 2)
 #   REPEAT        runs per tool and workload that count, best wall wins (default 3)
 #   LOAD_MAX      a run that starts with the 1-minute load average above this
@@ -55,6 +59,7 @@ set -u -o pipefail
 BENCH_DIR=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd -P)
 ROOT=$(cd -- "$BENCH_DIR/.." && pwd -P)
 SLUICE=${SLUICE:-$ROOT/build/sluice}
+SLUICE_REF=${SLUICE_REF:-}
 SHAPES=${SHAPES:-"wide chain diamond layers"}
 SIZES=${SIZES:-"1000 10000"}
 TOOLS=${TOOLS:-"sluice xargs ninja make"}
@@ -118,6 +123,12 @@ for t in $TOOLS; do
         echo "overhead.sh: sluice binary not found at $SLUICE (build it, or set SLUICE=...); skipping it" >&2
         status=2; continue
       fi ;;
+    sluice-ref)
+      case "$SLUICE_REF" in ''|/*) ;; *) SLUICE_REF=$(pwd -P)/$SLUICE_REF ;; esac
+      if [ -z "$SLUICE_REF" ] || [ ! -x "$SLUICE_REF" ]; then
+        echo "overhead.sh: sluice-ref needs SLUICE_REF=<a sluice binary> (got '${SLUICE_REF}'); skipping it" >&2
+        status=2; continue
+      fi ;;
     xargs) need xargs findutils || { echo "overhead.sh: xargs not found; skipping it" >&2; status=2; continue; } ;;
     ninja) need ninja ninja-build || { echo "overhead.sh: ninja not found; skipping it" >&2; status=2; continue; } ;;
     make) need make make || { echo "overhead.sh: make not found; skipping it" >&2; status=2; continue; } ;;
@@ -138,11 +149,14 @@ cleanup() { [ "$CLEAN" != keep ] && rm -rf -- "$WORK"; }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-SLUICE_BIN=""
+SLUICE_BIN=""; SLUICE_REF_BIN=""
 for t in "${RUN_TOOLS[@]}"; do
   if [ "$t" = sluice ]; then
     SLUICE_BIN=$WORK/sluice
     cp -- "$SLUICE" "$SLUICE_BIN" || exit 2
+  elif [ "$t" = sluice-ref ]; then
+    SLUICE_REF_BIN=$WORK/sluice-ref
+    cp -- "$SLUICE_REF" "$SLUICE_REF_BIN" || exit 2
   fi
 done
 
@@ -156,9 +170,11 @@ run_once() {
   local tool=$1 dir=$2 n=$3 log=$4 tf=$WORK/.time line u s found runs
   R_WALL=""; R_CPU=""; R_RSS_KB=0; R_RC=0; R_NOTE=""
   case "$tool" in
-    sluice)
+    sluice|sluice-ref)
+      local bin=$SLUICE_BIN
+      [ "$tool" = sluice-ref ] && bin=$SLUICE_REF_BIN
       ( cd -- "$dir" && exec "$GNU_TIME" -o "$tf" -f '%e %M %U %S' timeout "$TIMEOUT" \
-          "$SLUICE_BIN" run -j "$JOBS" --home "$dir/state" workflow.toml >"$log.out" 2>"$log.err" ) ;;
+          "$bin" run -j "$JOBS" --home "$dir/state" workflow.toml >"$log.out" 2>"$log.err" ) ;;
     xargs)
       ( cd -- "$dir" && exec "$GNU_TIME" -o "$tf" -f '%e %M %U %S' timeout "$TIMEOUT" \
           xargs -P "$JOBS" -I{} sh -c {} <commands.txt >"$log.out" 2>"$log.err" ) ;;
@@ -180,7 +196,7 @@ run_once() {
     [ "$R_RC" -gt 128 ] && R_NOTE="killed by signal $((R_RC - 128))"
     return
   fi
-  if [ "$tool" = sluice ]; then
+  if [ "$tool" = sluice ] || [ "$tool" = sluice-ref ]; then
     runs=$(find "$dir/state/runs" -mindepth 1 -maxdepth 1 -type d 2>/dev/null | wc -l)
     found=$(find "$dir/state/runs" -mindepth 3 -maxdepth 3 -type f -name out.txt 2>/dev/null | wc -l)
     [ "$runs" -eq 1 ] || R_NOTE="$runs run folders in $dir/state/runs (expected 1)"
@@ -197,6 +213,7 @@ host_cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/nu
 echo "# executor overhead benchmark — $(date -u '+%Y-%m-%d %H:%M UTC')"
 echo "# machine: $NCPU cores, ${host_cpu:-unknown CPU}, $(awk '/MemTotal/ { printf "%.1f GiB RAM", $2 / 1048576 }' /proc/meminfo); work dir $WORK ($(df -PT "$WORK" | awk 'NR == 2 { print $2 }'))"
 [ -n "$SLUICE_BIN" ] && echo "# sluice: $SLUICE ($("$SLUICE_BIN" --version 2>/dev/null | head -n 1), built $(date -u -r "$SLUICE" '+%Y-%m-%d %H:%M UTC'))"
+[ -n "$SLUICE_REF_BIN" ] && echo "# sluice-ref: $SLUICE_REF ($("$SLUICE_REF_BIN" --version 2>/dev/null | head -n 1), built $(date -u -r "$SLUICE_REF" '+%Y-%m-%d %H:%M UTC'))"
 for t in "${RUN_TOOLS[@]}"; do
   case "$t" in
     ninja) echo "# ninja $(ninja --version)" ;;
@@ -227,7 +244,7 @@ for n in $SIZES; do
         rdir=$wdir/$tool.$round
         mkdir -p "$rdir"
         case "$tool" in
-          sluice) cp "$wdir/gen/workflow.toml" "$rdir/" ;;
+          sluice|sluice-ref) cp "$wdir/gen/workflow.toml" "$rdir/" ;;
           xargs) cp "$wdir/gen/commands.txt" "$rdir/"; mkdir "$rdir/out" ;;
           ninja) cp "$wdir/gen/build.ninja" "$rdir/" ;;
           make) cp "$wdir/gen/Makefile" "$rdir/" ;;
@@ -237,14 +254,14 @@ for n in $SIZES; do
         quiet=yes; lt "$LOAD_MAX" "$load" && quiet=no
         RUNS[$tool]=$(( ${RUNS[$tool]:-0} + 1 ))
         LOADS[$tool]="${LOADS[$tool]:-}${LOADS[$tool]:+ }$load"
-        printf '  %-6s run %d: %6s s wall, %6s s cpu, %7s MB, load %s%s%s\n' "$tool" $((round + 1)) "${R_WALL:-?}" \
+        printf '  %-10s run %d: %6s s wall, %6s s cpu, %7s MB, load %s%s%s\n' "$tool" $((round + 1)) "${R_WALL:-?}" \
           "${R_CPU:-?}" "$(mb "$R_RSS_KB")" "$load" "$([ "$quiet" = no ] && echo " (high: not counted)")" \
           "${R_NOTE:+  FAILED: $R_NOTE}" >&2
         if [ -n "$R_NOTE" ]; then
           FAIL[$tool]=$R_NOTE
           [ -z "${B_WALL[$tool]:-}" ] && B_WALL[$tool]=${R_WALL:-?} B_CPU[$tool]=${R_CPU:-?} B_RSS[$tool]=$R_RSS_KB B_LOAD[$tool]=$load
           head -n 10 "$wdir/$tool.$round.err" 2>/dev/null | sed 's/^/    /' >&2
-          [ "$tool" = sluice ] && tail -n 5 "$wdir/$tool.$round.out" 2>/dev/null | sed 's/^/    /' >&2
+          case "$tool" in sluice*) tail -n 5 "$wdir/$tool.$round.out" 2>/dev/null | sed 's/^/    /' >&2 ;; esac
           status=1
           [ "$CLEAN" = run ] && rm -rf -- "$rdir"
           continue

@@ -205,24 +205,25 @@ struct RunRecorder::Impl {
 
   // Stores a file or folder in the artifact store (a file through this
   // batch: present once cas_batch commits), recording it; "" when it
-  // cannot be stored.
+  // cannot be stored. Files are the common case: a path is tried as a file
+  // first, and looked at again only when that fails.
   std::string put(const std::string& path, std::vector<reg::Write>& writes) {
-    struct stat st {};
-    if (path.empty() || ::stat(path.c_str(), &st) != 0) return {};
+    if (path.empty()) return {};
     std::string digest;
     uint64_t size = 0;
-    const bool dir = S_ISDIR(st.st_mode);
-    if (dir) {
+    bool dir = false;
+    if (auto stored = cas_batch->put_file(path)) {
+      digest = stored->digest.str();
+      size = stored->size;
+    } else {
+      struct stat st {};
+      if (::stat(path.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) return {};
       auto d = cas->put_tree(path);
       if (!d) return {};
       auto s = cas->size(*d);
       digest = d->str();
       size = s ? *s : 0;
-    } else {
-      auto stored = cas_batch->put_file(path);
-      if (!stored) return {};
-      digest = stored->digest.str();
-      size = stored->size;
+      dir = true;
     }
     // Once per digest and run (the empty log of every silent step is one).
     if (artifacts_recorded.insert(digest).second) {

@@ -19,6 +19,7 @@
 #include "engine/run_recorder.h"
 #include "engine/runner_posix.h"
 #include "registry/db.h"
+#include "registry/sha256.h"
 #include "registry/sqlite_store.h"
 #include "support/temp_dir.h"
 
@@ -35,9 +36,9 @@ std::string read_file(const std::string& path) {
   return ss.str();
 }
 
-// cas/sha256/ab/cdef... for "sha256:abcdef...".
+// cas/sha256/ab/cdef... for "sha256:abcdef..." (and "sha256:abcdef....tree").
 std::string object_of(const std::string& home, const std::string& digest) {
-  return home + "/cas/sha256/" + digest.substr(7, 2) + "/" + digest.substr(9);
+  return home + "/cas/sha256/" + digest.substr(7, 2) + "/" + digest.substr(9, 62);
 }
 
 // `n` independent steps; step i prints "log i" and writes "i" to its output.
@@ -213,4 +214,41 @@ TEST_CASE("run_recorder: a full batch commits without waiting for the window") {
   recorder.flush();
   CHECK(sink.delivered() == 602);
   CHECK(sink.failures() == std::vector<std::string>{});
+}
+
+TEST_CASE("run_recorder: a folder output is stored as a tree") {
+  ScratchDir dir;
+  const std::string home = dir / ".sluice";
+  dsl::Diagnostics diags;
+  dsl::WorkflowPtr wf = dsl::parse_workflow(R"(name = "trees"
+[steps.make]
+run = "mkdir -p model/sub && echo w > model/sub/weights && echo c > model/config"
+outputs = { model = "model" }
+)", dir / "trees.toml", diags);
+  REQUIRE(wf);
+  RunOptions opt = options(home);
+  auto runner = make_posix_runner();
+  struct Null : EventSink {
+    void on_event(const Event&) override {}
+  } null;
+  {
+    RunRecorder recorder(*wf, null, RecordedRun{opt.run_id, home, "cli", "{}"});
+    Executor ex(*wf, *runner, recorder, opt);
+    std::atomic<bool> stop{false};
+    REQUIRE(ex.run(stop).nodes[0].state == NodeState::Succeeded);
+  }
+  auto store = registry::open_sqlite_store(home + "/sluice.db");
+  auto outputs = store->outputs(opt.run_id, "make");
+  REQUIRE(outputs.size() == 1);
+  CHECK(outputs[0].name == "model");
+  CHECK(outputs[0].path == "model");
+  REQUIRE(outputs[0].digest.size() == 7 + 64 + 5);
+  CHECK(outputs[0].digest.substr(71) == ".tree");
+  CHECK(read_file(object_of(home, outputs[0].digest)) ==
+        "sluice-tree 1\nfile - " + registry::sha256_hex("c\n") + " config\ndir - - sub\nfile - " +
+            registry::sha256_hex("w\n") + " sub/weights\n");
+  auto artifact = store->artifact(outputs[0].digest);
+  REQUIRE(artifact);
+  CHECK(artifact->kind == registry::ArtifactKind::Tree);
+  CHECK(artifact->size == 4);
 }
