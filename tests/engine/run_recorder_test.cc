@@ -232,7 +232,7 @@ outputs = { model = "model" }
     void on_event(const Event&) override {}
   } null;
   {
-    RunRecorder recorder(*wf, null, RecordedRun{opt.run_id, home, "cli", "{}"});
+    RunRecorder recorder(*wf, null, RecordedRun{opt.run_id, home, "cli", "{}", {}, false});
     Executor ex(*wf, *runner, recorder, opt);
     std::atomic<bool> stop{false};
     REQUIRE(ex.run(stop).nodes[0].state == NodeState::Succeeded);
