@@ -435,4 +435,20 @@ bool resolve_action_args(const PluginManifest& plugin, const PluginAction& actio
   return true;
 }
 
+ActionParam make_action_param(std::string name, ParamKind type, bool required, std::string description,
+                              std::optional<Value> default_value) {
+  ActionParam p;
+  p.name = std::move(name);
+  p.type = type;
+  p.required = required;
+  p.default_value = std::move(default_value);
+  p.description = std::move(description);
+  return p;
+}
+
+PluginAction make_plugin_action(std::string name, std::string description, std::vector<ActionParam> params) {
+  std::sort(params.begin(), params.end(), [](const ActionParam& a, const ActionParam& b) { return a.name < b.name; });
+  return PluginAction{std::move(name), std::move(description), std::move(params)};
+}
+
 }  // namespace sluice::dsl

@@ -67,6 +67,12 @@ struct PluginManifest {
   const PluginAction* find(std::string_view action) const;
 };
 
+// Building manifests in code (the built-in plugins): a parameter, and an
+// action whose params are sorted by name as the reader sorts them.
+ActionParam make_action_param(std::string name, ParamKind type, bool required, std::string description,
+                              std::optional<Value> default_value = std::nullopt);
+PluginAction make_plugin_action(std::string name, std::string description, std::vector<ActionParam> params);
+
 // Parses a plugin.toml (`text`, read from `path`, whose folder is `dir`).
 // Problems are added to `diags` as `path:line:col: error: message`; returns
 // nullopt when there was any. `diags` gets `path` and, on errors, the text.

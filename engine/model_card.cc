@@ -1,5 +1,7 @@
 #include "engine/model_card.h"
 
+#include "engine/cli_format.h"
+
 #include <charconv>
 #include <cmath>
 #include <ctime>
@@ -10,14 +12,7 @@ namespace sluice::engine {
 
 namespace reg = sluice::registry;
 
-std::string utc_time(int64_t ms) {
-  std::time_t t = static_cast<std::time_t>(ms / 1000);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
+std::string utc_time(int64_t ms) { return iso_time(ms); }
 
 std::string format_metric(double d) {
   if (std::isnan(d)) return "nan";

@@ -16,18 +16,11 @@ namespace {
 
 dsl::ActionParam param(std::string name, dsl::ParamKind type, bool required, std::string description,
                        std::optional<dsl::Value> default_value = std::nullopt) {
-  dsl::ActionParam p;
-  p.name = std::move(name);
-  p.type = type;
-  p.required = required;
-  p.default_value = std::move(default_value);
-  p.description = std::move(description);
-  return p;
+  return dsl::make_action_param(std::move(name), type, required, std::move(description), std::move(default_value));
 }
 
 dsl::PluginAction action(std::string name, std::string description, std::vector<dsl::ActionParam> params) {
-  std::sort(params.begin(), params.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
-  return dsl::PluginAction{std::move(name), std::move(description), std::move(params)};
+  return dsl::make_plugin_action(std::move(name), std::move(description), std::move(params));
 }
 
 // A bad argument: the step fails with this message.

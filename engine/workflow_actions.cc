@@ -21,16 +21,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-dsl::ActionParam param(std::string name, dsl::ParamKind type, bool required, std::string description,
-                       std::optional<dsl::Value> def = std::nullopt) {
-  dsl::ActionParam p;
-  p.name = std::move(name);
-  p.type = type;
-  p.required = required;
-  p.description = std::move(description);
-  p.default_value = std::move(def);
-  return p;
-}
 
 // "-p NAME=VALUE" text of one param value: strings as they are, everything
 // else as JSON (numbers, booleans, arrays), which `-p` parses against the
@@ -207,12 +197,12 @@ dsl::PluginManifest workflow_plugin_manifest() {
   m.kind = dsl::PluginKind::Builtin;
   m.description = "Start another workflow: a child run (run) or the feedback loop (trigger)";
   std::vector<dsl::ActionParam> params = {
-      param("params", dsl::ParamKind::Table, false, "Params of the child run (-p NAME=VALUE each)", dsl::Value(dsl::ValueTable{})),
-      param("workflow", dsl::ParamKind::String, true, "The workflow file, relative to this workflow's folder"),
+      dsl::make_action_param("params", dsl::ParamKind::Table, false, "Params of the child run (-p NAME=VALUE each)", dsl::Value(dsl::ValueTable{})),
+      dsl::make_action_param("workflow", dsl::ParamKind::String, true, "The workflow file, relative to this workflow's folder"),
   };
-  m.actions.push_back(dsl::PluginAction{"run", "Run another workflow as a child run and wait; fails if it fails", params});
-  m.actions.push_back(dsl::PluginAction{
-      "trigger", "Start a run of another workflow (under sluice run: a child run; its outcome is a value)", params});
+  m.actions.push_back(dsl::make_plugin_action("run", "Run another workflow as a child run and wait; fails if it fails", params));
+  m.actions.push_back(dsl::make_plugin_action(
+      "trigger", "Start a run of another workflow (under sluice run: a child run; its outcome is a value)", params));
   return m;
 }
 
