@@ -2,7 +2,7 @@
 // The wire between the engine and a plugin worker (`sluice __plugin-worker`):
 // one AF_UNIX stream socket, on fd 3 in the worker, carrying frames — a
 // 4-byte length in host byte order, then that many bytes of one JSON object
-// with a member "t" naming the message. See docs/plugins-native.md,
+// with a member "t" naming the message. See docs/plugins.md,
 // "Isolation" for the messages.
 #include <cstddef>
 #include <cstdint>
