@@ -26,6 +26,8 @@ const Command& graph_command();
 const Command& run_command();
 const Command& runs_command();
 const Command& show_command();
+const Command& serve_command();
+const Command& token_command();
 
 // The state folder: --home, else $SLUICE_HOME, else ./.sluice (absolute).
 std::string state_home(const Args& args);

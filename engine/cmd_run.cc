@@ -10,6 +10,7 @@
 #include "engine/cli.h"
 #include "engine/executor.h"
 #include "engine/exit_status.h"
+#include "engine/queued_run.h"
 #include "engine/run_recorder.h"
 #include "engine/runner_posix.h"
 #include "engine/status_printer.h"
@@ -46,10 +47,24 @@ std::string state_home(const Args& args) {
 namespace {
 
 int run_run(const Args& args) {
-  dsl::WorkflowPtr wf = load_or_report(args.positional[0]);
-  if (!wf) return kExitBadInput;
+  // --queued: a run `sluice serve` queued; its workflow, params and trigger
+  // come from the store (engine/queued_run.h).
+  const std::string queued = args.value("queued");
+  if (queued.empty() && args.positional.empty()) return usage_error(run_command(), "missing argument");
+  if (!queued.empty() && (!args.positional.empty() || !args.all("param").empty()))
+    return usage_error(run_command(), "--queued takes no FILE and no -p: the run's workflow and params are recorded");
   RunOptions opt;
-  if (!resolve_params(*wf, args.all("param"), opt.params)) return kExitBadInput;
+  dsl::WorkflowPtr wf;
+  QueuedRun q;
+  if (!queued.empty()) {
+    if (!claim_queued_run(state_home(args), queued, q)) return kExitBadInput;
+    wf = q.wf;
+    opt.params = q.params;
+  } else {
+    wf = load_or_report(args.positional[0]);
+    if (!wf) return kExitBadInput;
+    if (!resolve_params(*wf, args.all("param"), opt.params)) return kExitBadInput;
+  }
   const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
   opt.jobs = cores;
   if (!args.value("jobs").empty() && !parse_count(args.value("jobs"), opt.jobs))
@@ -67,7 +82,7 @@ int run_run(const Args& args) {
     std::fprintf(stderr, "sluice run: error: %s\n", error.c_str());
     return kExitBadInput;
   }
-  opt.run_id = new_run_id();
+  opt.run_id = queued.empty() ? new_run_id() : queued;
 
   std::unique_ptr<Runner> runner = make_posix_runner();
   StatusPrinter printer(*wf, stdout, isatty(STDOUT_FILENO) && std::getenv("TERM") && std::string(std::getenv("TERM")) != "dumb");
@@ -78,7 +93,8 @@ int run_run(const Args& args) {
   }
   std::unique_ptr<RunRecorder> recorder;
   try {
-    recorder = std::make_unique<RunRecorder>(*wf, printer, RecordedRun{opt.run_id, opt.home, "cli", params_json(opt.params)});
+    recorder = std::make_unique<RunRecorder>(
+        *wf, printer, RecordedRun{opt.run_id, opt.home, queued.empty() ? "cli" : q.trigger, params_json(opt.params)});
   } catch (const std::exception& e) {
     std::fprintf(stderr, "sluice run: error: cannot open the store in %s: %s\n", opt.home.c_str(), e.what());
     return kExitInternal;
@@ -110,11 +126,15 @@ const Command& run_command() {
   static const Command cmd{
       "run",
       "run a workflow on this machine",
-      "sluice run [-p NAME=VALUE]... [-j N] [--keep-going] [--only STEP | --from STEP] [--dry-run] [-v] FILE",
+      "sluice run [-p NAME=VALUE]... [-j N] [--keep-going] [--only STEP | --from STEP] [--dry-run] [-v] FILE\n"
+      "       sluice run --queued RUN [--home DIR]",
       "Steps run in parallel as their dependencies finish, each in its own work dir\n"
       ".sluice/runs/RUN/STEP/ with a log per attempt. Exit status: 0 when every step\n"
       "succeeded or was skipped by 'when', 1 when a step failed, 2 for bad input,\n"
-      "130 when interrupted.",
+      "130 when interrupted.\n\n"
+      "--queued RUN runs a run that 'sluice serve' queued in the store: this process\n"
+      "claims it (a run is executed once, whoever else tries) and runs the workflow\n"
+      "source and params recorded with it.",
       {{"param", 'p', "NAME=VALUE", "override a param (typed against its declaration)", true},
        {"jobs", 'j', "N", "run at most N steps at once (default: the number of cores)"},
        {"keep-going", 'k', "", "after a failure, still run every step whose dependencies succeeded"},
@@ -122,8 +142,9 @@ const Command& run_command() {
        {"from", 0, "STEP", "run STEP, everything downstream of it, and the steps those need"},
        {"dry-run", 'n', "", "print what would run, in order, and run nothing"},
        {"verbose", 'v', "", "stream every step's output, prefixed with its name"},
-       {"home", 0, "DIR", "the state folder (default: $SLUICE_HOME or ./.sluice)"}},
-      1,
+       {"home", 0, "DIR", "the state folder (default: $SLUICE_HOME or ./.sluice)"},
+       {"queued", 0, "RUN", "run RUN, queued in the store by 'sluice serve'"}},
+      0,
       1,
       run_run};
   return cmd;
