@@ -290,8 +290,8 @@ void trigger_run(Call& call) {
   auto cat = call.ctx.catalog();
   const ServedWorkflow& w = find_workflow(*cat, name);
   json body = json::object();
-  if (!call.req.body.empty()) {
-    body = json::parse(call.req.body, nullptr, false);
+  if (!call.body.empty()) {
+    body = json::parse(call.body, nullptr, false);
     if (body.is_discarded()) throw ApiError{400, "bad_request", "the request body is not valid JSON", 0};
     if (!body.is_object())
       throw ApiError{400, "bad_request", "the request body must be a JSON object such as {\"params\": {}}", 0};

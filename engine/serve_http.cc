@@ -53,9 +53,34 @@ double steady_seconds() {
   return duration<double>(steady_clock::now().time_since_epoch()).count();
 }
 
-void serve(const Route& route, ServeContext& ctx, const httplib::Request& req, httplib::Response& res) {
-  Call call{req, res, ctx, {}};
+// Reads a POST body through httplib's content reader: at most --max-body
+// bytes are kept, the rest is read and dropped (so the connection stays in
+// step for its next request) and answered with 413. httplib itself refuses an
+// over-long Content-Length the same way; this also bounds chunked bodies,
+// which it would otherwise buffer whole.
+void read_body(ServeContext& ctx, const httplib::ContentReader& reader, httplib::Response& res, std::string& body) {
+  bool over = false;
+  const bool ok = reader([&](const char* data, size_t n) {
+    if (over || body.size() + n > ctx.opt.max_body) {
+      over = true;
+      body.clear();
+    } else {
+      body.append(data, n);
+    }
+    return true;
+  });
+  if (over || res.status == 413)
+    throw ApiError{413, "payload_too_large",
+                   "the request body is larger than this server's limit of " + std::to_string(ctx.opt.max_body) + " bytes",
+                   0};
+  if (!ok) throw ApiError{400, "bad_request", "the request body could not be read", 0};
+}
+
+void serve(const Route& route, ServeContext& ctx, const httplib::Request& req, httplib::Response& res,
+           const httplib::ContentReader* reader) {
+  Call call{req, res, ctx, {}, {}};
   try {
+    if (reader) read_body(ctx, *reader, res, call.body);
     if (ctx.draining.load() && route.handler != get_healthz)
       throw ApiError{503, "unavailable", "the server is shutting down", 1};
     if (route.need) {
@@ -89,7 +114,7 @@ void serve(const Route& route, ServeContext& ctx, const httplib::Request& req, h
 // What cpp-httplib answers on its own (no route, body over the limit, a
 // malformed request) gets the same JSON shape; a path served with another
 // method is a 405 with Allow.
-void on_error(ServeContext& ctx, const httplib::Request& req, httplib::Response& res) {
+void on_error(const httplib::Request& req, httplib::Response& res) {
   ApiError e{res.status, "error", "request failed", 0};
   switch (res.status) {
     case 404: {
@@ -104,12 +129,6 @@ void on_error(ServeContext& ctx, const httplib::Request& req, httplib::Response&
       }
       break;
     }
-    case 413:
-      e = ApiError{413, "payload_too_large",
-                   "the request body is larger than this server's limit of " + std::to_string(ctx.opt.max_body) +
-                       " bytes",
-                   0};
-      break;
     case 414: e = ApiError{414, "uri_too_long", "the request URI is too long", 0}; break;
     case 400: e = ApiError{400, "bad_request", "malformed HTTP request", 0}; break;
     default: break;
@@ -130,9 +149,9 @@ std::string Call::param(int n) const {
   return req.matches[static_cast<size_t>(n)].str();
 }
 
-void Call::json(int status, const nlohmann::json& body) {
+void Call::json(int status, const nlohmann::json& payload) {
   res.status = status;
-  res.set_content(body.dump() + "\n", "application/json");
+  res.set_content(payload.dump() + "\n", "application/json");
 }
 
 void write_error(httplib::Response& res, const ApiError& e) {
@@ -144,14 +163,18 @@ void write_error(httplib::Response& res, const ApiError& e) {
 
 void install_routes(httplib::Server& server, ServeContext& ctx) {
   for (const Route& r : routes()) {
-    auto h = [&ctx, &r](const httplib::Request& req, httplib::Response& res) { serve(r, ctx, req, res); };
-    if (std::string(r.method) == "GET") server.Get(r.pattern, h);
-    else server.Post(r.pattern, h);
+    if (std::string(r.method) == "GET")
+      server.Get(r.pattern, [&ctx, &r](const httplib::Request& req, httplib::Response& res) {
+        serve(r, ctx, req, res, nullptr);
+      });
+    else
+      server.Post(r.pattern, [&ctx, &r](const httplib::Request& req, httplib::Response& res,
+                                        const httplib::ContentReader& reader) { serve(r, ctx, req, res, &reader); });
   }
   server.set_error_handler(httplib::Server::HandlerWithResponse(
-      [&ctx](const httplib::Request& req, httplib::Response& res) {
+      [](const httplib::Request& req, httplib::Response& res) {
         if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;  // a handler answered
-        on_error(ctx, req, res);
+        on_error(req, res);
         return httplib::Server::HandlerResponse::Handled;
       }));
   server.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {

@@ -25,13 +25,14 @@ struct Call {
   const httplib::Request& req;
   httplib::Response& res;
   ServeContext& ctx;
-  Caller caller;  // who called; empty for routes without a token
+  Caller caller;     // who called; empty for routes without a token
+  std::string body;  // the request body (POST), at most --max-body bytes
 
   // "http://HOST" as the client addressed this server.
   std::string base_url() const;
   // The n-th capture of the route's pattern (1-based), URL-decoded.
   std::string param(int n) const;
-  void json(int status, const nlohmann::json& body);
+  void json(int status, const nlohmann::json& payload);
 };
 
 void install_routes(httplib::Server& server, ServeContext& ctx);

@@ -94,7 +94,7 @@ void github_hook(Call& call) {
       throw bad_signature("X-Hub-Signature (HMAC-SHA1) is not accepted: sluice verifies X-Hub-Signature-256");
     throw bad_signature("missing X-Hub-Signature-256: give the webhook a secret in GitHub");
   }
-  if (!signature_matches(ctx.opt.webhook_secret, call.req.body, sig))
+  if (!signature_matches(ctx.opt.webhook_secret, call.body, sig))
     throw bad_signature("X-Hub-Signature-256 does not match the body: check the webhook's secret");
 
   const std::string event = call.req.get_header_value("X-GitHub-Event");
@@ -117,7 +117,7 @@ void github_hook(Call& call) {
   const int64_t now = reg::now_ms();
   std::vector<reg::Write> writes;
   if (event == "push" || event == "release") {
-    json payload = json::parse(call.req.body, nullptr, false);
+    json payload = json::parse(call.body, nullptr, false);
     if (payload.is_discarded() || !payload.is_object())
       throw ApiError{400, "bad_request", "the " + event + " payload is not a JSON object", 0};
     std::string error;

@@ -155,7 +155,8 @@ CREATE TABLE schedules (workflow TEXT PRIMARY KEY, cron TEXT NOT NULL, timezone 
   updated_at INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE schedule_fires (workflow TEXT NOT NULL REFERENCES schedules (workflow), nominal INTEGER NOT NULL,
   run_id TEXT REFERENCES runs (id), outcome TEXT NOT NULL CHECK (outcome IN ('queued', 'skipped')),
-  missed INTEGER NOT NULL DEFAULT 0, fired_at INTEGER NOT NULL, PRIMARY KEY (workflow, nominal)) WITHOUT ROWID;
+  missed INTEGER NOT NULL DEFAULT 0, fired_at INTEGER NOT NULL, deadline_missed_at INTEGER,
+  PRIMARY KEY (workflow, nominal)) WITHOUT ROWID;
 CREATE TABLE run_queue (run_id TEXT PRIMARY KEY REFERENCES runs (id), after_run TEXT REFERENCES runs (id),
   queued_at INTEGER NOT NULL, pid INTEGER, pid_start INTEGER, claimed_at INTEGER) WITHOUT ROWID;
 )sql";

@@ -153,6 +153,13 @@ TEST_CASE("serve store: a fire commits with its run, once per nominal time") {
   CHECK(fires[0].run_id.empty());
   CHECK(fires[1].run_id == "run-1");
   CHECK(fires[1].missed == 2);
+  CHECK_FALSE(fires[1].deadline_missed_at);
+
+  // A deadline miss is marked once, at the first time it was seen.
+  store->apply({MarkDeadlineMissed{.workflow = "nightly", .nominal = n1, .at = n1 + 50}});
+  store->apply({MarkDeadlineMissed{.workflow = "nightly", .nominal = n1, .at = n1 + 90}});
+  CHECK(store->fires("nightly", 10)[1].deadline_missed_at == n1 + 50);
+  CHECK(store->schedule("nightly")->deadline_misses == 1);
 
   // Skipping past missed times counts them once and never moves back.
   store->apply({SkipFires{.workflow = "nightly", .watermark = n2 + 10'000, .missed = 3, .at = n2}});
