@@ -471,30 +471,62 @@ void cancel_run(Call& call) {
              {"url", run_url(call.base_url(), id)}});
 }
 
+namespace {
+
+json schedule_json(const reg::ScheduleRow& row, const Catalog& cat, const std::vector<ScheduleStatus>& status) {
+  const ServedWorkflow* w = cat.find(row.workflow);
+  json out = {{"workflow", row.workflow},
+              {"cron", row.cron},
+              {"timezone", row.timezone},
+              {"on_dst_gap", row.on_dst_gap},
+              {"on_dst_repeat", row.on_dst_repeat},
+              {"active", w && w->wf->schedule},
+              {"watermark", format_utc(row.watermark)},
+              {"last_fire", opt_time(row.last_fire)},
+              {"last_run", opt_text(row.last_run)},
+              {"next_fire", nullptr},
+              {"checked_at", nullptr},
+              {"fires", row.fires},
+              {"missed", row.missed},
+              {"deadline_misses", row.deadline_misses}};
+  for (const ScheduleStatus& st : status)
+    if (st.workflow == row.workflow) {
+      out["next_fire"] = opt_time(st.next_fire);
+      out["checked_at"] = format_utc(st.checked_at);
+    }
+  return out;
+}
+
+}  // namespace
+
 void list_schedules(Call& call) {
   auto cat = call.ctx.catalog();
-  std::map<std::string, ScheduleStatus> status;
-  for (const ScheduleStatus& s : call.ctx.scheduler.status()) status[s.workflow] = s;
+  const auto status = call.ctx.scheduler.status();
   json list = json::array();
   auto store = call.ctx.pool.lease();
-  for (const reg::ScheduleRow& row : store->schedules()) {
-    if (!call.caller.workflow.empty() && call.caller.workflow != row.workflow) continue;
-    const ServedWorkflow* w = cat->find(row.workflow);
-    auto st = status.find(row.workflow);
-    list.push_back({{"workflow", row.workflow},
-                    {"cron", row.cron},
-                    {"timezone", row.timezone},
-                    {"active", w && w->wf->schedule},
-                    {"watermark", format_utc(row.watermark)},
-                    {"last_fire", opt_time(row.last_fire)},
-                    {"last_run", opt_text(row.last_run)},
-                    {"next_fire", st != status.end() ? opt_time(st->second.next_fire) : json()},
-                    {"checked_at", st != status.end() ? json(format_utc(st->second.checked_at)) : json()},
-                    {"fires", row.fires},
-                    {"missed", row.missed},
-                    {"deadline_misses", row.deadline_misses}});
-  }
+  for (const reg::ScheduleRow& row : store->schedules())
+    if (call.caller.workflow.empty() || call.caller.workflow == row.workflow) list.push_back(schedule_json(row, *cat, status));
   call.json(200, {{"schedules", list}});
+}
+
+void get_schedule(Call& call) {
+  const std::string name = call.param(1);
+  require(call, reg::TokenScope::Read, name);
+  auto cat = call.ctx.catalog();
+  auto store = call.ctx.pool.lease();
+  auto row = store->schedule(name);
+  if (!row) throw ApiError{404, "not_found", "workflow '" + name + "' has no schedule on this server", 0};
+  json out = schedule_json(*row, *cat, call.ctx.scheduler.status());
+  json fires = json::array();
+  for (const reg::FireRow& f : store->fires(name, int_param(call, "limit", 50, 1, 1000)))
+    fires.push_back({{"nominal", format_utc(f.nominal)},
+                     {"run_id", opt_text(f.run_id)},
+                     {"outcome", reg::to_string(f.outcome)},
+                     {"missed", f.missed},
+                     {"fired_at", format_utc(f.fired_at)},
+                     {"deadline_missed_at", opt_time(f.deadline_missed_at)}});
+  out["recent_fires"] = fires;
+  call.json(200, out);
 }
 
 }  // namespace sluice::engine

@@ -22,6 +22,7 @@ void get_run(Call& call);
 void get_step_log(Call& call);
 void cancel_run(Call& call);
 void list_schedules(Call& call);
+void get_schedule(Call& call);
 
 // The writes that create run `run_id` of `w`, queued, with typed `params`.
 std::vector<registry::Write> queued_run_writes(const ServedWorkflow& w, const dsl::ParamValues& params,

@@ -43,6 +43,7 @@ const std::vector<Route>& routes() {
       {"GET", "/api/v1/runs/([^/]+)/steps/(.+)/log", S::Read, get_step_log},
       {"POST", "/api/v1/runs/([^/]+)/cancel", S::Trigger, cancel_run},
       {"GET", "/api/v1/schedules", S::Read, list_schedules},
+      {"GET", "/api/v1/schedules/([^/]+)", S::Read, get_schedule},
       {"POST", "/hooks/github", std::nullopt, github_hook},
   };
   return kRoutes;

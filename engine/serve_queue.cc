@@ -189,6 +189,14 @@ void RunQueue::start_ready() {
   for (const auto& [pid, c] : children_) ours.insert(c.run_id);
   size_t waiting = 0;
   for (const reg::QueueRow& row : rows) {
+    if (row.pid && !ours.count(row.run_id)) {
+      // Claimed by a process this server did not start (by hand, or a
+      // spawn whose claim landed after a restart's adopt()): watch it too.
+      const int pid = static_cast<int>(*row.pid);
+      if (process_is_running(pid, row.pid_start.value_or(-1))) children_[pid] = Child{row.run_id, true, *row.pid_start};
+      else ended(pid, row.run_id, "is gone");
+      continue;
+    }
     if (row.pid || ours.count(row.run_id)) continue;  // started
     ++waiting;
     if (stopping_ || children_.size() >= opt_.max_runs) continue;
