@@ -103,6 +103,12 @@ void TestServer::kill9() {
   pid_ = 0;
 }
 
+int TestServer::wait_exit(int timeout_s) {
+  const int status = wait_sluice(pid_, timeout_s);
+  pid_ = 0;
+  return status;
+}
+
 void TestServer::signal(int sig) { ::kill(pid_, sig); }
 
 TestServer::TokenInfo TestServer::token_info(const std::string& scope, const std::string& workflow,

@@ -36,6 +36,8 @@ class TestServer {
   int stop();
   // SIGKILL and wait.
   void kill9();
+  // Waits for the server to exit on its own; its exit status (128 + signal).
+  int wait_exit(int timeout_s = 30);
   void signal(int sig);
   bool running() const { return pid_ > 0; }
   int pid() const { return pid_; }
