@@ -11,8 +11,8 @@ namespace sluice::engine {
 namespace {
 
 std::vector<const Command*> commands() {
-  return {&validate_command(), &graph_command(), &run_command(),   &runs_command(),
-          &show_command(),     &serve_command(), &token_command()};
+  return {&validate_command(), &graph_command(), &run_command(),     &runs_command(),    &show_command(),
+          &serve_command(),    &token_command(), &trigger_command(), &schedule_command()};
 }
 
 const OptionSpec kHelp{"help", 'h', "", "show this help"};

@@ -28,6 +28,8 @@ const Command& runs_command();
 const Command& show_command();
 const Command& serve_command();
 const Command& token_command();
+const Command& trigger_command();
+const Command& schedule_command();
 
 // The state folder: --home, else $SLUICE_HOME, else ./.sluice (absolute).
 std::string state_home(const Args& args);
