@@ -10,6 +10,7 @@
 #include <set>
 #include <thread>
 
+#include "e2e/openapi_check.h"
 #include "e2e/serve_harness.h"
 
 using namespace sluice::test;
@@ -528,4 +529,38 @@ TEST_CASE("serve drain: SIGTERM finishes requests in flight and exits 0, runs ke
   TestServer next(dir);
   next.start();
   CHECK(next.wait_run(id, t, 30)["status"] == "succeeded");
+}
+
+TEST_CASE("serve openapi: the spec check refuses responses docs/openapi.yaml does not describe") {
+  const std::string run = R"({"run_id": "r1", "status": "queued", "url": "http://x/api/v1/runs/r1"})";
+  CHECK(openapi_mismatch("POST", "/api/v1/workflows/train/runs", 202, "application/json", run) == "");
+  CHECK(openapi_mismatch("POST", "/api/v1/workflows/train/runs", 201, "application/json", run) ==
+        "POST /api/v1/workflows/train/runs 201: status 201 is not documented for POST /api/v1/workflows/{name}/runs");
+  CHECK(openapi_mismatch("POST", "/api/v1/workflows/train/runs", 202, "application/json",
+                         R"({"run_id": "r1", "status": "running", "url": "u"})") ==
+        "POST /api/v1/workflows/train/runs 202: $.status: \"running\" is not one of [\"queued\"]");
+  CHECK(openapi_mismatch("POST", "/api/v1/workflows/train/runs", 202, "application/json", R"({"run_id": "r1", "url": "u"})") ==
+        "POST /api/v1/workflows/train/runs 202: $: the required member 'status' is missing");
+  CHECK(openapi_mismatch("POST", "/api/v1/workflows/train/runs", 202, "application/json",
+                         R"({"run_id": "r1", "status": "queued", "url": "u", "extra": 1})") ==
+        "POST /api/v1/workflows/train/runs 202: $.extra: not in the schema");
+  CHECK(openapi_mismatch("GET", "/api/v1/runs", 200, "application/json",
+                         R"({"runs": [{"id": 5}], "next_cursor": null})") ==
+        "GET /api/v1/runs 200: $.runs[0]: the required member 'workflow' is missing");
+  CHECK(openapi_mismatch("GET", "/api/v1/runs?limit=1", 400, "application/json", R"({"error": "oops", "message": "m"})") ==
+        "GET /api/v1/runs 400: $.error: \"oops\" is not one of " +
+            std::string(R"(["bad_request","unauthorized","bad_signature","forbidden","not_found","method_not_allowed",)") +
+            R"("conflict","payload_too_large","uri_too_long","invalid_request","invalid_params",)" +
+            R"("idempotency_key_reused","rate_limited","internal","unavailable","error"])");
+  CHECK(openapi_mismatch("GET", "/metrics", 200, "application/json", "{}") ==
+        "GET /metrics 200: media type 'application/json' is not documented");
+  CHECK(openapi_mismatch("GET", "/nowhere", 200, "text/plain", "") == "GET /nowhere 200: an undocumented path must be a 404");
+  CHECK(openapi_mismatch("DELETE", "/api/v1/runs/r1", 404, "application/json", R"({"error": "not_found", "message": "m"})") ==
+        "DELETE /api/v1/runs/r1 404: DELETE is not documented for /api/v1/runs/{run_id}, so it must be a 405");
+  CHECK(openapi_mismatch("GET", "/api/v1/schedules", 200, "application/json",
+                         R"({"schedules": [{"workflow": "w", "cron": "c", "timezone": "UTC", "on_dst_gap": "shift",
+                             "on_dst_repeat": "first", "active": true, "watermark": "yesterday", "last_fire": null,
+                             "last_run": null, "next_fire": null, "checked_at": null, "fires": 0, "missed": 0,
+                             "deadline_misses": 0}]})") ==
+        "GET /api/v1/schedules 200: $.schedules[0].watermark: \"yesterday\" is not an RFC 3339 date-time");
 }

@@ -1,5 +1,7 @@
 #include "e2e/serve_harness.h"
 
+#include "e2e/openapi_check.h"
+
 #include <arpa/inet.h>
 #include <httplib.h>
 #include <netinet/in.h>
@@ -144,6 +146,10 @@ Reply TestServer::request(const std::string& method, const std::string& path, co
     for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     out.headers[lower] = v;
   }
+  // Every answer a test gets is checked against docs/openapi.yaml.
+  const std::string mismatch = openapi_mismatch(method, path, out.status, out.header("content-type"), out.body);
+  INFO("response body: " << out.body.substr(0, 2000));
+  CHECK(mismatch == "");
   return out;
 }
 
