@@ -1,6 +1,7 @@
 #include "engine/serve.h"
 
 #include <httplib.h>
+#include <sys/socket.h>
 
 #include <cstdio>
 #include <filesystem>
@@ -83,7 +84,18 @@ bool Server::start(std::string& error) {
   http_->set_write_timeout(opt_.read_timeout_s, 0);
   http_->set_keep_alive_timeout(opt_.idle_timeout_s);
   http_->set_keep_alive_max_count(1000);
+  // Headers and body go out as separate writes: without TCP_NODELAY, Nagle's
+  // algorithm holds the body until the client's delayed ACK (~40 ms).
+  http_->set_tcp_nodelay(true);
   install_routes(*http_, *ctx_);
+  // cpp-httplib 0.11 listens with a backlog of 5: under a burst of new
+  // connections (a load balancer, wrk) the kernel drops SYNs and clients wait
+  // a second to retry. Keep the socket to raise the backlog after bind.
+  int listen_fd = -1;
+  http_->set_socket_options([&listen_fd](socket_t sock) {
+    httplib::default_socket_options(sock);
+    listen_fd = sock;
+  });
   if (opt_.port == 0) {
     port_ = http_->bind_to_any_port(opt_.host);
     if (port_ <= 0) error = "cannot listen on " + opt_.host + ": no free port";
@@ -91,6 +103,7 @@ bool Server::start(std::string& error) {
     port_ = http_->bind_to_port(opt_.host, opt_.port) ? opt_.port : -1;
     if (port_ <= 0) error = "cannot listen on " + opt_.host + ":" + std::to_string(opt_.port) + ": " + std::strerror(errno);
   }
+  if (port_ > 0 && listen_fd >= 0) ::listen(listen_fd, SOMAXCONN);
   return port_ > 0;
 }
 

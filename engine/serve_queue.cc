@@ -57,11 +57,15 @@ void RunQueue::start() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     adopt();
+    active_.store(children_.size());
   }
   thread_ = std::thread([this] { loop(); });
 }
 
 void RunQueue::notify() {
+  // With every slot taken a look would start nothing; a slot frees when a
+  // run ends, which the next round (at most 100 ms away) sees.
+  if (active_.load() >= opt_.max_runs) return;
   {
     std::lock_guard<std::mutex> lock(mu_);
     poke_ = true;
@@ -78,20 +82,11 @@ void RunQueue::stop() {
   if (thread_.joinable()) thread_.join();
 }
 
-size_t RunQueue::active() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  return children_.size();
-}
+size_t RunQueue::active() const { return active_.load(); }
 
-size_t RunQueue::queued() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  return queued_;
-}
+size_t RunQueue::queued() const { return queued_.load(); }
 
-uint64_t RunQueue::started_total() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  return started_total_;
-}
+uint64_t RunQueue::started_total() const { return started_total_.load(); }
 
 void RunQueue::loop() {
   std::unique_lock<std::mutex> lock(mu_);
@@ -103,7 +98,9 @@ void RunQueue::loop() {
     if (stopping_) break;
     try {
       reap();
+      active_.store(children_.size());
       start_ready();
+      active_.store(children_.size());
     } catch (const std::exception& e) {
       // The store is busy or broken: try again at the next round.
       std::fprintf(stderr, "sluice serve: warning: run queue: %s\n", e.what());
@@ -182,45 +179,51 @@ void RunQueue::ended(int pid, const std::string& run_id, const std::string& how)
   writer_.apply(std::move(writes));
 }
 
-void RunQueue::start_ready() {
-  auto store = pool_.lease();
-  std::vector<reg::QueueRow> rows = store->run_queue();
+void RunQueue::watch_foreign_claims(reg::Store& store) {
   std::set<std::string> ours;
   for (const auto& [pid, c] : children_) ours.insert(c.run_id);
-  size_t waiting = 0;
-  for (const reg::QueueRow& row : rows) {
-    if (row.pid && !ours.count(row.run_id)) {
-      // Claimed by a process this server did not start (by hand, or a
-      // spawn whose claim landed after a restart's adopt()): watch it too.
-      const int pid = static_cast<int>(*row.pid);
-      if (process_is_running(pid, row.pid_start.value_or(-1))) children_[pid] = Child{row.run_id, true, *row.pid_start};
-      else ended(pid, row.run_id, "is gone");
-      continue;
-    }
-    if (row.pid || ours.count(row.run_id)) continue;  // started
-    ++waiting;
-    if (stopping_ || children_.size() >= opt_.max_runs) continue;
-    if (!row.after_run.empty()) {
-      auto before = store->run(row.after_run);
-      if (before && !reg::is_final(before->status)) continue;  // overlap = queue: wait for it
-    }
-    auto run = store->run(row.run_id);
-    if (!run || run->status != reg::RunStatus::Queued) {
-      writer_.apply({reg::DequeueRun{.run_id = row.run_id}});  // cancelled or finished elsewhere
-      --waiting;
-      continue;
-    }
-    std::string error;
-    if (!spawn(row.run_id, error)) {
-      writer_.apply({reg::SetRunStatus{.run_id = row.run_id, .status = reg::RunStatus::Failed, .at = reg::now_ms(),
-                                       .error = "the run could not start: " + error},
-                     reg::DequeueRun{.run_id = row.run_id}});
-      --waiting;
-      continue;
-    }
-    --waiting;
+  for (const reg::QueueRow& row : store.run_queue()) {
+    if (!row.pid || ours.count(row.run_id)) continue;
+    // Claimed by a process this server did not start (by hand, or a spawn
+    // whose claim landed after a restart's adopt()): watch it too.
+    const int pid = static_cast<int>(*row.pid);
+    if (process_is_running(pid, row.pid_start.value_or(-1))) children_[pid] = Child{row.run_id, true, *row.pid_start};
+    else ended(pid, row.run_id, "is gone");
   }
-  queued_ = waiting;
+}
+
+void RunQueue::start_ready() {
+  auto store = pool_.lease();
+  const auto now = std::chrono::steady_clock::now();
+  if (now - last_foreign_check_ > std::chrono::seconds(2)) {
+    last_foreign_check_ = now;
+    watch_foreign_claims(*store);
+  }
+  if (!stopping_ && children_.size() < opt_.max_runs) {
+    std::set<std::string> ours;
+    for (const auto& [pid, c] : children_) ours.insert(c.run_id);
+    // Only the head of the queue: a run waiting for another (overlap =
+    // queue) may hold its place while later ones start.
+    for (const reg::QueueRow& row : store->unclaimed_runs(64)) {
+      if (children_.size() >= opt_.max_runs) break;
+      if (ours.count(row.run_id)) continue;  // spawned, not claimed yet
+      if (!row.after_run.empty()) {
+        auto before = store->run(row.after_run);
+        if (before && !reg::is_final(before->status)) continue;
+      }
+      auto run = store->run(row.run_id);
+      if (!run || run->status != reg::RunStatus::Queued) {
+        writer_.apply({reg::DequeueRun{.run_id = row.run_id}});  // cancelled or finished elsewhere
+        continue;
+      }
+      std::string error;
+      if (!spawn(row.run_id, error))
+        writer_.apply({reg::SetRunStatus{.run_id = row.run_id, .status = reg::RunStatus::Failed, .at = reg::now_ms(),
+                                         .error = "the run could not start: " + error},
+                       reg::DequeueRun{.run_id = row.run_id}});
+    }
+  }
+  queued_.store(static_cast<size_t>(store->count_unclaimed()));
 }
 
 bool RunQueue::spawn(const std::string& run_id, std::string& error) {

@@ -12,6 +12,8 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <variant>
 
@@ -47,7 +49,7 @@ class RunQueue {
   std::variant<std::string, ApiError> cancel(const std::string& run_id);
 
   size_t active() const;  // runs started or adopted that have not ended yet
-  size_t queued() const;  // runs waiting in the queue (as of the last look)
+  size_t queued() const;  // runs waiting in the queue (as of the last look, at most 100 ms ago)
   uint64_t started_total() const;
 
  private:
@@ -61,6 +63,7 @@ class RunQueue {
   void adopt();
   void reap();
   void start_ready();
+  void watch_foreign_claims(registry::Store& store);
   bool spawn(const std::string& run_id, std::string& error);
   // A process that ran (or should have run) `run_id` is gone.
   void ended(int pid, const std::string& run_id, const std::string& how);
@@ -73,9 +76,12 @@ class RunQueue {
   std::condition_variable wake_;
   bool stopping_ = false, poke_ = false;
   std::map<int, Child> children_;              // by pid
+  std::chrono::steady_clock::time_point last_foreign_check_{};
   std::map<std::string, int> spawn_failures_;  // runs whose process died before claiming them
-  size_t queued_ = 0;
-  uint64_t started_total_ = 0;
+  // Counters for /healthz and /metrics, readable without waiting for a
+  // dispatch round (which holds mu_ through store I/O).
+  std::atomic<size_t> queued_{0}, active_{0};
+  std::atomic<uint64_t> started_total_{0};
   std::thread thread_;
 };
 

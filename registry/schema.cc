@@ -221,6 +221,7 @@ CREATE TABLE schedule_fires (
   outcome  TEXT NOT NULL CHECK (outcome IN ('queued', 'skipped')),
   missed   INTEGER NOT NULL DEFAULT 0,
   fired_at INTEGER NOT NULL,
+  deadline_missed_at INTEGER,  -- when the run was seen unfinished past the schedule's deadline
   PRIMARY KEY (workflow, nominal)
 ) WITHOUT ROWID;
 

@@ -28,7 +28,8 @@ TokenRow read_token(const Stmt& s) {
 
 constexpr const char* kScheduleCols =
     "SELECT workflow, cron, timezone, on_dst_gap, on_dst_repeat, watermark, last_fire, last_run, fires, missed, "
-    "updated_at FROM schedules";
+    "updated_at, (SELECT count(*) FROM schedule_fires f WHERE f.workflow = schedules.workflow AND "
+    "f.deadline_missed_at IS NOT NULL) FROM schedules";
 
 ScheduleRow read_schedule(const Stmt& s) {
   ScheduleRow r;
@@ -43,6 +44,7 @@ ScheduleRow read_schedule(const Stmt& s) {
   r.fires = s.int64(8);
   r.missed = s.int64(9);
   r.updated_at = s.int64(10);
+  r.deadline_misses = s.int64(11);
   return r;
 }
 
@@ -128,6 +130,13 @@ void put(Db& db, const FireSchedule& w) {
   u.bind(1, w.workflow).bind(2, w.nominal).bind(3, opt(w.run_id)).bind(4, w.missed).bind(5, w.at).run();
 }
 
+void put(Db& db, const MarkDeadlineMissed& w) {
+  Stmt s = db.prepare(
+      "UPDATE schedule_fires SET deadline_missed_at = coalesce(deadline_missed_at, ?3) "
+      "WHERE workflow = ?1 AND nominal = ?2");
+  s.bind(1, w.workflow).bind(2, w.nominal).bind(3, w.at).run();
+}
+
 void put(Db& db, const SkipFires& w) {
   Stmt s = db.prepare(
       "UPDATE schedules SET watermark = ?2, missed = missed + ?3, updated_at = ?4 "
@@ -209,13 +218,15 @@ std::vector<ScheduleRow> schedules(Db& db) {
 
 std::vector<FireRow> fires(Db& db, const std::string& workflow, int limit) {
   Stmt s = db.prepare(
-      "SELECT workflow, nominal, run_id, outcome, missed, fired_at FROM schedule_fires WHERE workflow = ?1 "
+      "SELECT workflow, nominal, run_id, outcome, missed, fired_at, deadline_missed_at FROM schedule_fires "
+      "WHERE workflow = ?1 "
       "ORDER BY nominal DESC LIMIT ?2");
   s.bind(1, workflow).bind(2, limit);
   std::vector<FireRow> out;
   while (s.step())
     out.push_back(FireRow{s.text(0), s.int64(1), s.text(2),
-                          decode(parse_fire_outcome(s.text(3)), s.text(3), "fire outcome"), s.int64(4), s.int64(5)});
+                          decode(parse_fire_outcome(s.text(3)), s.text(3), "fire outcome"), s.int64(4), s.int64(5),
+                          s.opt_int64(6)});
   return out;
 }
 
@@ -224,6 +235,22 @@ std::vector<QueueRow> run_queue(Db& db) {
   std::vector<QueueRow> out;
   while (s.step()) out.push_back(read_queue(s));
   return out;
+}
+
+std::vector<QueueRow> unclaimed_runs(Db& db, int limit) {
+  // Run ids sort by creation time, and the primary key keeps them in order:
+  // no sort, and the scan stops after `limit` rows.
+  Stmt s = db.prepare(std::string(kQueueCols) + " WHERE pid IS NULL ORDER BY run_id LIMIT ?1");
+  s.bind(1, limit);
+  std::vector<QueueRow> out;
+  while (s.step()) out.push_back(read_queue(s));
+  return out;
+}
+
+int64_t count_unclaimed(Db& db) {
+  Stmt s = db.prepare("SELECT count(*) FROM run_queue WHERE pid IS NULL");
+  s.step();
+  return s.int64(0);
 }
 
 std::optional<QueueRow> queued_run(Db& db, const std::string& run_id) {

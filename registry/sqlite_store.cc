@@ -36,7 +36,7 @@ const char* write_name(const Write& w) {
       "AddInput",    "PutCacheEntry", "AddKeyPart", "AddEvent",
       // sluice serve
       "PutToken", "RevokeToken", "PutIdempotencyKey", "ExpireIdempotencyKeys", "PutDelivery", "PutSchedule",
-      "FireSchedule", "SkipFires", "QueueRun", "ClaimQueuedRun", "DequeueRun"};
+      "FireSchedule", "MarkDeadlineMissed", "SkipFires", "QueueRun", "ClaimQueuedRun", "DequeueRun"};
   static_assert(std::size(kNames) == std::variant_size_v<Write>);
   return kNames[w.index()];
 }
@@ -55,7 +55,7 @@ std::string write_subject(const Write& w) {
         else if constexpr (std::is_same_v<T, ExpireIdempotencyKeys>) return "idempotency keys";
         else if constexpr (std::is_same_v<T, PutDelivery>) return "delivery " + x.id;
         else if constexpr (std::is_same_v<T, PutSchedule> || std::is_same_v<T, FireSchedule> ||
-                           std::is_same_v<T, SkipFires>)
+                           std::is_same_v<T, MarkDeadlineMissed> || std::is_same_v<T, SkipFires>)
           return "schedule " + x.workflow;
         else if constexpr (std::is_same_v<T, QueueRun> || std::is_same_v<T, ClaimQueuedRun> ||
                            std::is_same_v<T, DequeueRun>)
@@ -362,6 +362,8 @@ class SqliteStore final : public Store {
     return serve_sql::fires(db_, workflow, limit);
   }
   std::vector<QueueRow> run_queue() override { return serve_sql::run_queue(db_); }
+  std::vector<QueueRow> unclaimed_runs(int limit) override { return serve_sql::unclaimed_runs(db_, limit); }
+  int64_t count_unclaimed() override { return serve_sql::count_unclaimed(db_); }
   std::optional<QueueRow> queued_run(const std::string& run_id) override { return serve_sql::queued_run(db_, run_id); }
   std::vector<RunCount> count_runs() override { return serve_sql::count_runs(db_); }
   std::vector<FinishedStep> finished_steps(int64_t after, int limit) override {
@@ -571,6 +573,7 @@ class SqliteStore final : public Store {
   void put(const PutDelivery& w) { serve_sql::put(db_, w); }
   void put(const PutSchedule& w) { serve_sql::put(db_, w); }
   void put(const FireSchedule& w) { serve_sql::put(db_, w); }
+  void put(const MarkDeadlineMissed& w) { serve_sql::put(db_, w); }
   void put(const SkipFires& w) { serve_sql::put(db_, w); }
   void put(const QueueRun& w) { serve_sql::put(db_, w); }
   void put(const ClaimQueuedRun& w) { serve_sql::put(db_, w); }

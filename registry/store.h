@@ -294,6 +294,14 @@ struct FireSchedule {
   int64_t at = 0;            // when it fired
 };
 
+// A fire's run was still unfinished past the schedule's deadline; the first
+// time seen is kept.
+struct MarkDeadlineMissed {
+  std::string workflow{};
+  int64_t nominal = 0;
+  int64_t at = 0;
+};
+
 // Moves a schedule's watermark forward past fire times that will not run
 // (catchup), adding `missed` to its count once. A no-op when the watermark
 // is already at or past `watermark`.
@@ -331,7 +339,8 @@ using Write = std::variant<PutWorkflow, CreateRun, SetRunStatus, SetStepStatus, 
                            PutCacheEntry, AddKeyPart, AddEvent,
                            // sluice serve
                            PutToken, RevokeToken, PutIdempotencyKey, ExpireIdempotencyKeys, PutDelivery,
-                           PutSchedule, FireSchedule, SkipFires, QueueRun, ClaimQueuedRun, DequeueRun>;
+                           PutSchedule, FireSchedule, MarkDeadlineMissed, SkipFires, QueueRun, ClaimQueuedRun,
+                           DequeueRun>;
 
 // ---- Reads ----------------------------------------------------------------
 // Absent times are std::nullopt; absent text is "".
@@ -454,6 +463,7 @@ struct ScheduleRow {
   std::optional<int64_t> last_fire{};  // nominal time of the newest fire
   std::string last_run{};              // the run the newest queued fire created
   int64_t fires = 0, missed = 0;       // fires recorded; fire times missed in all
+  int64_t deadline_misses = 0;         // fires whose run missed the deadline
   int64_t updated_at = 0;
 };
 
@@ -464,6 +474,7 @@ struct FireRow {
   FireOutcome outcome = FireOutcome::Queued;
   int64_t missed = 0;
   int64_t fired_at = 0;
+  std::optional<int64_t> deadline_missed_at{};
 };
 
 struct QueueRow {
@@ -553,6 +564,9 @@ class Store {
   // The newest `limit` fires of a schedule, newest first.
   virtual std::vector<FireRow> fires(const std::string& workflow, int limit) = 0;
   virtual std::vector<QueueRow> run_queue() = 0;  // oldest first
+  // The oldest `limit` runs no process has claimed yet, and how many there are.
+  virtual std::vector<QueueRow> unclaimed_runs(int limit) = 0;
+  virtual int64_t count_unclaimed() = 0;
   virtual std::optional<QueueRow> queued_run(const std::string& run_id) = 0;
   // Runs per (workflow, status).
   virtual std::vector<RunCount> count_runs() = 0;
