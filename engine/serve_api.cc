@@ -315,6 +315,7 @@ void trigger_run(Call& call) {
     return out;
   };
   const int64_t now = reg::now_ms();
+  const int64_t clock_now = call.ctx.clock->now_ms();  // keys expire on the server's clock
   if (key.empty()) {
     const std::string run_id = new_run_id();
     call.ctx.writer.apply(queued_run_writes(w, params, reg::Trigger::Api, run_id, now));
@@ -333,6 +334,11 @@ void trigger_run(Call& call) {
     auto store = call.ctx.pool.lease();
     seen = store->idempotency_key(call.caller.token_id, key);
   }
+  if (seen && seen->created_at < clock_now - kIdempotencyKeyTtlMs) {
+    // Older than a key is remembered (the hourly sweep has not come yet).
+    call.ctx.writer.apply({reg::ExpireIdempotencyKeys{.before = clock_now - kIdempotencyKeyTtlMs}});
+    seen.reset();
+  }
   if (seen) {
     if (seen->request_hash != request_hash)
       throw ApiError{422, "idempotency_key_reused",
@@ -346,7 +352,7 @@ void trigger_run(Call& call) {
   const json out = respond(run_id);
   std::vector<reg::Write> writes = queued_run_writes(w, params, reg::Trigger::Api, run_id, now);
   writes.push_back(reg::PutIdempotencyKey{.token_id = call.caller.token_id, .key = key, .request_hash = request_hash,
-                                          .status = 202, .response = out.dump() + "\n", .at = now});
+                                          .status = 202, .response = out.dump() + "\n", .at = clock_now});
   call.ctx.writer.apply(std::move(writes));
   call.ctx.queue.notify();
   call.res.set_header("Location", run_url(call.base_url(), run_id));

@@ -159,7 +159,14 @@ int64_t Scheduler::tick() {
     std::lock_guard<std::mutex> lock(mu_);
     status_.swap(seen);
   }
+  housekeeping(now);
   return wait_ms;
+}
+
+void Scheduler::housekeeping(int64_t now) {
+  if (now - last_housekeeping_ < 3'600'000) return;
+  last_housekeeping_ = now;
+  writer_.apply({reg::ExpireIdempotencyKeys{.before = now - kIdempotencyKeyTtlMs}});
 }
 
 void Scheduler::fire(const ServedWorkflow& w, int64_t nominal, int64_t missed, std::string& last_run) {

@@ -26,6 +26,9 @@ namespace sluice::engine {
 
 // A fire up to this late is on time (a slow tick, a quick restart), not missed.
 constexpr int64_t kFireGraceMs = 60'000;
+// How long an Idempotency-Key is remembered; the scheduler thread forgets
+// older ones about once an hour (of the server's clock).
+constexpr int64_t kIdempotencyKeyTtlMs = 24 * 3'600'000;
 
 // What a schedule does at `now_ms` when every fire time up to `watermark_ms`
 // is handled. Times are ms since the epoch.
@@ -66,6 +69,7 @@ class Scheduler {
   int64_t tick();  // returns ms until the next look
   void fire(const ServedWorkflow& w, int64_t nominal, int64_t missed, std::string& last_run);
   void check_deadline(const ServedWorkflow& w, int64_t now);
+  void housekeeping(int64_t now);
 
   const WallClock& clock_;
   BatchWriter& writer_;
@@ -76,6 +80,7 @@ class Scheduler {
   std::condition_variable wake_;
   bool stopping_ = false, poke_ = false;
   std::map<std::string, ScheduleStatus> status_;
+  int64_t last_housekeeping_ = 0;
   std::thread thread_;
 };
 

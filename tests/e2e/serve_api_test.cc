@@ -564,3 +564,26 @@ TEST_CASE("serve openapi: the spec check refuses responses docs/openapi.yaml doe
                              "deadline_misses": 0}]})") ==
         "GET /api/v1/schedules 200: $.schedules[0].watermark: \"yesterday\" is not an RFC 3339 date-time");
 }
+
+TEST_CASE("serve idempotency: a key is remembered for 24 hours of the server's clock") {
+  TempDir dir;
+  write_workflow(dir, "train", kTrain);
+  dir.write("clock", "2026-04-01T08:00:00Z");
+  TestServer server(dir, {}, {"SLUICE_CLOCK_FILE=" + (dir / "clock")});
+  server.start();
+  const std::string t = server.token("trigger");
+  const std::map<std::string, std::string> key = {{"Idempotency-Key", "nightly-2026-04-01"}};
+  Reply first = server.post("/api/v1/workflows/train/runs", "{}", t, key);
+  REQUIRE(first.status == 202);
+  dir.write("clock", "2026-04-02T07:59:00Z");
+  Reply same = server.post("/api/v1/workflows/train/runs", "{}", t, key);
+  CHECK(same.header("idempotent-replayed") == "true");
+  CHECK(same.body == first.body);
+  dir.write("clock", "2026-04-02T08:00:01Z");
+  Reply later = server.post("/api/v1/workflows/train/runs", "{}", t, key);
+  CHECK(later.status == 202);
+  CHECK(later.header("idempotent-replayed") == "");
+  CHECK(later.json()["run_id"] != first.json()["run_id"]);
+  // And the new answer is the one remembered now.
+  CHECK(server.post("/api/v1/workflows/train/runs", "{}", t, key).body == later.body);
+}
