@@ -193,8 +193,9 @@ run = "echo tick"
 }
 
 TEST_CASE("serve cron: overlap skip, queue and cancel when the last run is still going") {
-  const char* step = "\n[steps.work]\nrun = \"sleep 6\"\n";
   TempDir dir;
+  // Each run works until the test lets it go: "still going" does not hang on timing.
+  const std::string step = "\n[steps.work]\nrun = \"while [ ! -f " + (dir / "go") + " ]; do sleep 0.05; done\"\n";
   write_workflow(dir, "skip", std::string("name = \"skip\"\n[schedule]\ncron = \"* * * * *\"\noverlap = \"skip\"\n") + step);
   write_workflow(dir, "queue", std::string("name = \"queue\"\n[schedule]\ncron = \"* * * * *\"\noverlap = \"queue\"\n") + step);
   write_workflow(dir, "cancel", std::string("name = \"cancel\"\n[schedule]\ncron = \"* * * * *\"\noverlap = \"cancel\"\n") + step);
@@ -224,6 +225,7 @@ TEST_CASE("serve cron: overlap skip, queue and cancel when the last run is still
 
   const std::string cancelled = first_cancel["last_run"];
   CHECK(server.wait_run(cancelled, t, 30)["status"] == "cancelled");
+  dir.write("go", "");
   CHECK(server.wait_run(cancel["last_run"], t, 30)["status"] == "succeeded");
 
   json a = server.wait_run(first_queue["last_run"], t, 30), b = server.wait_run(second, t, 30);
@@ -243,7 +245,7 @@ cron = "0 * * * *"
 deadline = "30m"
 
 [steps.work]
-run = "sleep 30"
+run = "while [ ! -f go ]; do sleep 0.05; done"
 )");
   set_clock(dir, "2026-03-01T10:59:00Z");
   TestServer server(dir, {}, clock_env(dir));
