@@ -1,12 +1,8 @@
 #include "engine/serve_api.h"
 
-#include <fcntl.h>
 #include <httplib.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <charconv>
-#include <thread>
 
 #include <nlohmann/json.hpp>
 
@@ -16,7 +12,6 @@
 #include "engine/params_json.h"
 #include "engine/run_recorder.h"
 #include "engine/serve.h"
-#include "registry/artifact_store.h"
 #include "registry/sha256.h"
 #include "sluice/version.h"
 
@@ -119,114 +114,6 @@ json workflow_json(const ServedWorkflow& w, const std::string& base, const std::
           {"runs_url", base + "/api/v1/workflows/" + wf.name + "/runs"}};
 }
 
-// 403 unless the caller may touch `workflow` with `need`.
-void require(const Call& call, reg::TokenScope need, const std::string& workflow) {
-  if (auto e = authorize(call.caller, need, workflow)) throw *e;
-}
-
-int int_param(const Call& call, const char* name, int fallback, int lo, int hi) {
-  if (!call.req.has_param(name)) return fallback;
-  const std::string text = call.req.get_param_value(name);
-  int v = 0;
-  auto r = std::from_chars(text.data(), text.data() + text.size(), v);
-  if (r.ec != std::errc() || r.ptr != text.data() + text.size() || v < lo || v > hi)
-    throw ApiError{400, "bad_request",
-                   std::string("'") + name + "' must be an integer from " + std::to_string(lo) + " to " +
-                       std::to_string(hi) + ", found '" + text + "'",
-                   0};
-  return v;
-}
-
-// The text of an attempt's log: the file while the step runs, the artifact
-// store once it is recorded there.
-std::optional<std::string> read_log(const std::string& home, const reg::AttemptRow& a, int64_t offset, size_t max) {
-  if (!a.log_path.empty()) {
-    int fd = ::open(a.log_path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd >= 0) {
-      std::string out(max, '\0');
-      ssize_t n = ::pread(fd, out.data(), max, offset);
-      ::close(fd);
-      out.resize(n > 0 ? static_cast<size_t>(n) : 0);
-      return out;
-    }
-  }
-  if (!a.log_digest.empty()) {
-    auto cas = reg::ArtifactStore::open(home);
-    auto digest = reg::Digest::parse(a.log_digest);
-    if (cas && digest) {
-      auto bytes = cas->read(*digest);
-      if (bytes) {
-        if (offset >= static_cast<int64_t>(bytes->size())) return std::string();
-        return bytes->substr(static_cast<size_t>(offset), max);
-      }
-    }
-  }
-  return std::nullopt;
-}
-
-// Streams one step's log as it is written (?follow=1): attempt after attempt
-// until the step is final, with a "--- attempt N ---" line before each
-// retry's log.
-class LogFollower {
- public:
-  LogFollower(ServeContext& ctx, std::string run_id, std::string node, int attempt, bool only_this)
-      : ctx_(ctx), run_(std::move(run_id)), node_(std::move(node)), attempt_(attempt), only_(only_this) {}
-
-  bool next(httplib::DataSink& sink) {
-    for (int waited = 0; waited < 20; ++waited) {
-      if (ctx_.draining.load() || !sink.is_writable()) {
-        sink.done();
-        return true;
-      }
-      std::vector<reg::AttemptRow> attempts;
-      std::optional<reg::StepRow> step;
-      std::optional<reg::RunRow> run;
-      {
-        auto store = ctx_.pool.lease();
-        attempts = store->attempts(run_, node_);
-        step = store->step(run_, node_);
-        run = store->run(run_);
-      }
-      const bool step_final = (step && reg::is_final(step->status)) || (run && reg::is_final(run->status));
-      auto a = std::find_if(attempts.begin(), attempts.end(), [&](const reg::AttemptRow& r) { return r.number == attempt_; });
-      if (a == attempts.end()) {
-        if (step_final) {
-          sink.done();
-          return true;
-        }
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));
-        continue;
-      }
-      if (std::optional<std::string> data = read_log(ctx_.opt.home, *a, offset_, 64 * 1024); data && !data->empty()) {
-        offset_ += static_cast<int64_t>(data->size());
-        return sink.write(data->data(), data->size());
-      }
-      if (a->finished_at) {  // read to the end after it finished: this attempt is done
-        if (only_ || (step_final && std::none_of(attempts.begin(), attempts.end(),
-                                                 [&](const reg::AttemptRow& r) { return r.number > attempt_; }))) {
-          sink.done();
-          return true;
-        }
-        if (std::any_of(attempts.begin(), attempts.end(), [&](const reg::AttemptRow& r) { return r.number > attempt_; })) {
-          ++attempt_;
-          offset_ = 0;
-          const std::string marker = "--- attempt " + std::to_string(attempt_) + " ---\n";
-          return sink.write(marker.data(), marker.size());
-        }
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-    return true;  // nothing new for a while; httplib calls again
-  }
-
- private:
-  ServeContext& ctx_;
-  std::string run_, node_;
-  int attempt_;
-  bool only_;
-  int64_t offset_ = 0;
-};
-
 }  // namespace
 
 std::string run_url(const std::string& base, const std::string& run_id) { return base + "/api/v1/runs/" + run_id; }
@@ -260,7 +147,7 @@ void get_healthz(Call& call) {
 }
 
 void get_metrics(Call& call) {
-  require(call, reg::TokenScope::Read, "");
+  call.require(reg::TokenScope::Read, "");
   call.res.status = 200;
   call.res.set_content(render_metrics(call.ctx), "text/plain; version=0.0.4; charset=utf-8");
 }
@@ -279,14 +166,14 @@ void list_workflows(Call& call) {
 
 void get_workflow(Call& call) {
   const std::string name = call.param(1);
-  require(call, reg::TokenScope::Read, name);
+  call.require(reg::TokenScope::Read, name);
   auto cat = call.ctx.catalog();
   call.json(200, workflow_json(find_workflow(*cat, name), call.base_url(), call.ctx.scheduler.status()));
 }
 
 void trigger_run(Call& call) {
   const std::string name = call.param(1);
-  require(call, reg::TokenScope::Trigger, name);
+  call.require(reg::TokenScope::Trigger, name);
   auto cat = call.ctx.catalog();
   const ServedWorkflow& w = find_workflow(*cat, name);
   json body = json::object();
@@ -363,7 +250,7 @@ void list_runs(Call& call) {
   reg::RunFilter filter;
   filter.workflow = call.req.get_param_value("workflow");
   if (!call.caller.workflow.empty()) {
-    if (!filter.workflow.empty() && filter.workflow != call.caller.workflow) require(call, reg::TokenScope::Read, filter.workflow);
+    if (!filter.workflow.empty() && filter.workflow != call.caller.workflow) call.require(reg::TokenScope::Read, filter.workflow);
     filter.workflow = call.caller.workflow;
   }
   if (call.req.has_param("status")) {
@@ -373,7 +260,7 @@ void list_runs(Call& call) {
       throw ApiError{400, "bad_request",
                      "unknown status '" + s + "': use queued, running, succeeded, failed or cancelled", 0};
   }
-  filter.limit = int_param(call, "limit", 50, 1, 500);
+  filter.limit = call.int_query("limit", 50, 1, 500);
   filter.cursor = call.req.get_param_value("cursor");
   reg::RunPage page;
   {
@@ -390,7 +277,7 @@ void get_run(Call& call) {
   auto store = call.ctx.pool.lease();
   auto run = store->run(id);
   if (!run) throw ApiError{404, "not_found", "no run '" + id + "'", 0};
-  require(call, reg::TokenScope::Read, run->workflow_name);
+  call.require(reg::TokenScope::Read, run->workflow_name);
   json out = run_json(*run, call.base_url());
   json steps = json::array();
   for (const reg::StepRow& s : store->steps(id)) {
@@ -421,53 +308,13 @@ void get_run(Call& call) {
   call.json(200, out);
 }
 
-void get_step_log(Call& call) {
-  const std::string id = call.param(1), node = call.param(2);
-  std::vector<reg::AttemptRow> attempts;
-  {
-    auto store = call.ctx.pool.lease();
-    auto run = store->run(id);
-    if (!run) throw ApiError{404, "not_found", "no run '" + id + "'", 0};
-    require(call, reg::TokenScope::Read, run->workflow_name);
-    if (!store->step(id, node)) {
-      std::vector<std::string> nodes;
-      for (const reg::StepRow& s : store->steps(id)) nodes.push_back(s.node);
-      // A step not recorded yet may still come: follow waits for it.
-      if (call.req.get_param_value("follow") != "1" || reg::is_final(run->status))
-        throw ApiError{404, "not_found", "run " + id + " has no step '" + node + "'" + dsl::did_you_mean(node, nodes), 0};
-    }
-    attempts = store->attempts(id, node);
-  }
-  const int latest = attempts.empty() ? 1 : attempts.back().number;
-  const int attempt = int_param(call, "attempt", latest, 1, 1000);
-  const bool follow = call.req.get_param_value("follow") == "1";
-  if (follow) {
-    auto f = std::make_shared<LogFollower>(call.ctx, id, node, attempt, call.req.has_param("attempt"));
-    call.res.status = 200;
-    call.res.set_chunked_content_provider("text/plain; charset=utf-8",
-                                          [f](size_t, httplib::DataSink& sink) { return f->next(sink); });
-    return;
-  }
-  auto a = std::find_if(attempts.begin(), attempts.end(), [&](const reg::AttemptRow& r) { return r.number == attempt; });
-  if (a == attempts.end())
-    throw ApiError{404, "not_found",
-                   attempts.empty() ? "step '" + node + "' of run " + id + " has not started: no log yet"
-                                    : "step '" + node + "' of run " + id + " has no attempt " + std::to_string(attempt),
-                   0};
-  std::optional<std::string> text = read_log(call.ctx.opt.home, *a, 0, size_t{1} << 30);
-  if (!text) throw ApiError{404, "not_found", "the log of attempt " + std::to_string(attempt) + " is gone", 0};
-  call.res.status = 200;
-  call.res.set_header("X-Sluice-Attempt", std::to_string(attempt));
-  call.res.set_content(*text, "text/plain; charset=utf-8");
-}
-
 void cancel_run(Call& call) {
   const std::string id = call.param(1);
   {
     auto store = call.ctx.pool.lease();
     auto run = store->run(id);
     if (!run) throw ApiError{404, "not_found", "no run '" + id + "'", 0};
-    require(call, reg::TokenScope::Trigger, run->workflow_name);
+    call.require(reg::TokenScope::Trigger, run->workflow_name);
   }
   auto result = call.ctx.queue.cancel(id);
   if (auto* e = std::get_if<ApiError>(&result)) throw *e;
@@ -517,14 +364,14 @@ void list_schedules(Call& call) {
 
 void get_schedule(Call& call) {
   const std::string name = call.param(1);
-  require(call, reg::TokenScope::Read, name);
+  call.require(reg::TokenScope::Read, name);
   auto cat = call.ctx.catalog();
   auto store = call.ctx.pool.lease();
   auto row = store->schedule(name);
   if (!row) throw ApiError{404, "not_found", "workflow '" + name + "' has no schedule on this server", 0};
   json out = schedule_json(*row, *cat, call.ctx.scheduler.status());
   json fires = json::array();
-  for (const reg::FireRow& f : store->fires(name, int_param(call, "limit", 50, 1, 1000)))
+  for (const reg::FireRow& f : store->fires(name, call.int_query("limit", 50, 1, 1000)))
     fires.push_back({{"nominal", format_utc(f.nominal)},
                      {"run_id", opt_text(f.run_id)},
                      {"outcome", reg::to_string(f.outcome)},

@@ -2,6 +2,7 @@
 
 #include <httplib.h>
 
+#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <optional>
@@ -148,6 +149,23 @@ std::string Call::base_url() const {
 std::string Call::param(int n) const {
   if (n < 0 || static_cast<size_t>(n) >= req.matches.size()) return {};
   return req.matches[static_cast<size_t>(n)].str();
+}
+
+int Call::int_query(const char* name, int fallback, int lo, int hi) const {
+  if (!req.has_param(name)) return fallback;
+  const std::string text = req.get_param_value(name);
+  int v = 0;
+  auto r = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (r.ec != std::errc() || r.ptr != text.data() + text.size() || v < lo || v > hi)
+    throw ApiError{400, "bad_request",
+                   std::string("'") + name + "' must be an integer from " + std::to_string(lo) + " to " +
+                       std::to_string(hi) + ", found '" + text + "'",
+                   0};
+  return v;
+}
+
+void Call::require(reg::TokenScope need, const std::string& workflow) const {
+  if (auto e = authorize(caller, need, workflow)) throw *e;
 }
 
 void Call::json(int status, const nlohmann::json& payload) {

@@ -32,6 +32,11 @@ struct Call {
   std::string base_url() const;
   // The n-th capture of the route's pattern (1-based), URL-decoded.
   std::string param(int n) const;
+  // Query parameter `name` as an integer in [lo, hi]; `fallback` when
+  // absent; 400 when it is not one.
+  int int_query(const char* name, int fallback, int lo, int hi) const;
+  // 403 unless the caller may do `need` on `workflow` ("" = every workflow).
+  void require(registry::TokenScope need, const std::string& workflow) const;
   void json(int status, const nlohmann::json& payload);
 };
 
