@@ -157,7 +157,7 @@ const Command& serve_command() {
        {"workflows", 0, "DIR", "the folder of workflow files to serve (default: .)"},
        {"home", 0, "DIR", "the state folder (default: $SLUICE_HOME or ./.sluice)"},
        {"max-runs", 0, "N", "runs executing at once (default 2); the rest wait queued"},
-       {"max-body", 0, "SIZE", "largest request body (default 1M); larger gets 413 unread"},
+       {"max-body", 0, "SIZE", "largest request body (default 1M); a larger one gets 413, unparsed"},
        {"read-timeout", 0, "DURATION", "drop a request whose headers or body stall this long (default 10s)"},
        {"idle-timeout", 0, "DURATION", "close a kept-alive connection idle this long (default 5s)"},
        {"rate-limit", 0, "N", "requests per second per token (default 20; 0 = no limit)"},

@@ -29,7 +29,7 @@ struct ServeOptions {
   std::string workflows_dir = ".";
   std::string home;              // the state folder (absolute)
   unsigned max_runs = 2;         // runs executing at once
-  size_t max_body = 1 << 20;     // bytes; a larger request body gets 413 unread
+  size_t max_body = 1 << 20;     // bytes; a larger request body gets 413, unparsed
   int read_timeout_s = 10;       // a request's headers or body stalling longer is dropped
   int idle_timeout_s = 5;        // a kept-alive connection idle longer is closed
   double rate_limit = 20;        // requests per second per token (0 = no limit)
