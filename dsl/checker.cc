@@ -5,8 +5,10 @@
 #include <unordered_map>
 
 #include "dsl/lua_expr.h"
+#include "dsl/params.h"
 #include "dsl/source_map.h"
 #include "dsl/suggest.h"
+#include "dsl/triggers.h"
 
 namespace sluice::dsl {
 
@@ -21,6 +23,11 @@ std::vector<std::string> names_of(const std::vector<T>& items) {
   out.reserve(items.size());
   for (const T& i : items) out.push_back(i.name);
   return out;
+}
+
+std::string with_article(ValueType t) {
+  const std::string n = type_name(t);
+  return (n[0] == 'i' || n[0] == 'a' ? "an " : "a ") + n;
 }
 
 std::vector<std::string> axis_keys(const Step& s) {
@@ -47,6 +54,7 @@ class Checker {
   void run() {
     for (const NamedTemplate& e : wf_.env) check_template(e.value, nullptr, Field::WorkflowEnv, nullptr);
     for (uint32_t i = 0; i < wf_.steps.size(); ++i) check_step(i);
+    for (const EventTrigger& t : wf_.triggers) check_trigger(t);
     if (dag_within_limits()) {
       build_dag();
       return;
@@ -177,6 +185,27 @@ class Checker {
     std::sort(deps.begin(), deps.end());
     deps.erase(std::unique(deps.begin(), deps.end()), deps.end());
     s.deps = std::move(deps);
+  }
+
+  // A trigger's params name declared params, with values of their types; a
+  // value built from ${event.NAME} is a string.
+  void check_trigger(const EventTrigger& t) {
+    const std::string where = std::string("[[triggers.") + to_string(t.event) + "]]";
+    for (const TriggerParam& p : t.params) {
+      const Param* decl = wf_.find_param(p.name);
+      if (!decl) {
+        diags_.error("unknown-param", p.pos, "unknown param '" + p.name + "' in params of " + where +
+                                                 did_you_mean(p.name, names_of(wf_.params)));
+        continue;
+      }
+      std::string error;
+      Value coerced;
+      if (p.has_event_fields && decl->type != ValueType::String)
+        diags_.error("type", p.value_pos, "param '" + p.name + "' is " + with_article(decl->type) + "; a value with ${event.NAME} in " +
+                                              where + " is a string");
+      else if (!p.has_event_fields && !coerce_param_value(*decl, p.value, coerced, error))
+        diags_.error("type", p.value_pos, error + " in " + where);
+    }
   }
 
   void check_when(const Step& s, std::vector<uint32_t>& deps) {

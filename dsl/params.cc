@@ -4,6 +4,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstdlib>
+#include <optional>
 
 #include "dsl/suggest.h"
 
@@ -74,6 +75,50 @@ bool parse_param_value(const Param& param, std::string_view text, Value& out, st
       if (comma == std::string_view::npos) break;
       start = comma + 1;
     }
+  }
+  out = Value(std::move(items));
+  return true;
+}
+
+namespace {
+
+// A value of `want`, or nullopt: integers widen to floats, nothing else converts.
+std::optional<Value> fit_scalar(ValueType want, const Value& v) {
+  if (v.type() == want) return v;
+  if (want == ValueType::Float && v.type() == ValueType::Integer) return Value(static_cast<double>(v.as_integer()));
+  return std::nullopt;
+}
+
+std::string shown(const Value& v) {
+  std::string text = v.to_json();
+  if (text.size() > 40) text = text.substr(0, 37) + "...";
+  return with_article(v.type()) + " (" + text + ")";
+}
+
+}  // namespace
+
+bool coerce_param_value(const Param& param, const Value& value, Value& out, std::string& error) {
+  if (param.type != ValueType::Array) {
+    if (auto v = fit_scalar(param.type, value)) {
+      out = std::move(*v);
+      return true;
+    }
+    error = "param '" + param.name + "' is " + with_article(param.type) + "; found " + shown(value);
+    return false;
+  }
+  if (value.type() != ValueType::Array) {
+    error = "param '" + param.name + "' is an array of " + type_name(param.element) + "s; found " + shown(value);
+    return false;
+  }
+  ValueArray items;
+  for (const Value& item : value.as_array()) {
+    auto v = fit_scalar(param.element, item);
+    if (!v) {
+      error = "param '" + param.name + "' is an array of " + type_name(param.element) + "s; found an element that is " +
+              shown(item);
+      return false;
+    }
+    items.push_back(std::move(*v));
   }
   out = Value(std::move(items));
   return true;

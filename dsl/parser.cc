@@ -4,6 +4,7 @@
 #include "dsl/parser.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cmath>
 #include <cstring>
@@ -21,12 +22,14 @@
 #include "dsl/source_map.h"
 #include "dsl/suggest.h"
 #include "dsl/toml_read.h"
+#include "dsl/triggers.h"
 
 namespace sluice::dsl {
 
 namespace {
 
-const std::vector<std::string> kTopKeys = {"name", "description", "params", "env", "defaults", "schedule", "steps"};
+const std::vector<std::string> kTopKeys = {"name",     "description", "params", "env",
+                                           "defaults", "schedule",    "triggers", "steps"};
 const std::vector<std::string> kStepKeys = {
     "run",     "lua",         "lua_inline",    "uses",  "with",  "inputs",   "outputs",
     "needs",   "env",         "when",          "retries", "retry_backoff", "timeout",
@@ -36,6 +39,9 @@ const std::vector<std::string> kDefaultKeys = {"retries", "retry_backoff", "time
 const std::vector<std::string> kResourceKeys = {"cpus", "memory", "gpus"};
 const std::vector<std::string> kScheduleKeys = {"cron",     "timezone",    "catchup",       "catchup_window",
                                                 "overlap",  "on_dst_gap",  "on_dst_repeat", "deadline"};
+const std::vector<std::string> kTriggerEvents = {"push", "release"};
+const std::vector<std::string> kPushKeys = {"repository", "branches", "tags", "params"};
+const std::vector<std::string> kReleaseKeys = {"repository", "actions", "tags", "params"};
 const std::vector<std::string> kExecutors = {"local"};
 const std::vector<std::string> kActionKeys = {"run", "lua", "lua_inline", "uses"};
 
@@ -67,6 +73,7 @@ class Reader : TomlReader {
     StepDefaults defaults;
     if (auto* n = root.get("defaults")) read_defaults(*n, defaults);
     if (auto* n = root.get("schedule")) read_schedule(*n);
+    if (auto* n = root.get("triggers")) read_triggers(*n);
     if (auto* n = root.get("steps")) {
       read_steps(*n, defaults);
     } else {
@@ -319,6 +326,163 @@ class Reader : TomlReader {
       if (get_duration(*n, "'deadline' in [schedule]", d)) s.deadline = d;
     }
     wf_.schedule = std::move(s);
+  }
+
+  // [triggers]: `push` and `release`, each a table or an array of tables.
+  void read_triggers(const toml::node& node) {
+    const toml::table* t = get_table(node, "[triggers]");
+    if (!t) return;
+    for (auto&& [k, v] : *t) {
+      const std::string name(k.str());
+      if (std::find(kTriggerEvents.begin(), kTriggerEvents.end(), name) == kTriggerEvents.end()) {
+        diags_.error("unknown-key", pos(k), "unknown event '" + name + "' in [triggers]: use push or release" +
+                                                did_you_mean(name, kTriggerEvents));
+        continue;
+      }
+      const TriggerEvent event = name == "push" ? TriggerEvent::Push : TriggerEvent::Release;
+      const std::string where = "[[triggers." + name + "]]";
+      if (const toml::table* one = v.as_table()) {
+        read_trigger(event, *one, where);
+      } else if (const toml::array* many = v.as_array()) {
+        for (const toml::node& e : *many) {
+          if (const toml::table* et = e.as_table()) read_trigger(event, *et, where);
+          else type_error(e, "an entry of '" + name + "' in [triggers]", "a table");
+        }
+      } else {
+        type_error(v, "'" + name + "' in [triggers]", "a table or an array of tables");
+      }
+    }
+  }
+
+  void read_trigger(TriggerEvent event, const toml::table& t, const std::string& where) {
+    EventTrigger tr;
+    tr.event = event;
+    tr.pos = pos(t);
+    const std::vector<std::string>& allowed = event == TriggerEvent::Push ? kPushKeys : kReleaseKeys;
+    for (auto&& [k, v] : t) {
+      const std::string key(k.str());
+      if (std::find(allowed.begin(), allowed.end(), key) != allowed.end()) continue;
+      if (key == "branches" && event == TriggerEvent::Release)
+        diags_.error("unknown-key", pos(k), "'branches' is not a filter of " + where + ": a release has a tag, filter it with 'tags'");
+      else if (key == "actions" && event == TriggerEvent::Push)
+        diags_.error("unknown-key", pos(k), "'actions' is not a filter of " + where + ": pushes have no action");
+      else
+        diags_.error("unknown-key", pos(k), "unknown key '" + key + "' in " + where + did_you_mean(key, allowed));
+    }
+    if (auto* n = t.get("repository")) {
+      if (get_string(*n, "'repository' in " + where, tr.repository) && !is_repository_name(tr.repository))
+        diags_.error("bad-value", pos(*n), "invalid repository '" + tr.repository + "' in " + where +
+                                               ": use 'owner/name' as GitHub shows it");
+    }
+    if (event == TriggerEvent::Push)
+      if (auto* n = t.get("branches")) read_patterns(*n, "'branches' in " + where, tr.branches);
+    if (auto* n = t.get("tags")) read_patterns(*n, "'tags' in " + where, tr.tags);
+    if (event == TriggerEvent::Release) {
+      if (auto* n = t.get("actions")) {
+        read_patterns(*n, "'actions' in " + where, tr.actions);
+        const toml::array* a = n->as_array();
+        for (size_t i = 0; a && i < tr.actions.size() && i < a->size(); ++i) {
+          const std::vector<std::string>& known = release_actions();
+          if (std::find(known.begin(), known.end(), tr.actions[i]) != known.end()) continue;
+          std::string list;
+          for (size_t j = 0; j < known.size(); ++j) list += (j ? ", " : "") + known[j];
+          diags_.error("bad-value", pos((*a)[i]), "unknown release action '" + tr.actions[i] + "' in " + where + ": use " +
+                                                      list + did_you_mean(tr.actions[i], known));
+        }
+      }
+    }
+    if (auto* n = t.get("params")) read_trigger_params(event, *n, where, tr.params);
+    wf_.triggers.push_back(std::move(tr));
+  }
+
+  static bool is_repository_name(const std::string& s) {
+    size_t slash = s.find('/');
+    if (slash == std::string::npos || slash == 0 || slash + 1 == s.size() || s.find('/', slash + 1) != std::string::npos)
+      return false;
+    return std::all_of(s.begin(), s.end(), [](char c) {
+      return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.' || c == '/';
+    });
+  }
+
+  // An array of non-empty strings (branch and tag patterns, actions).
+  void read_patterns(const toml::node& n, const std::string& what, std::vector<std::string>& out) {
+    const toml::array* a = n.as_array();
+    if (!a) {
+      type_error(n, what, "an array of strings");
+      return;
+    }
+    if (a->empty()) diags_.error("bad-value", pos(n), what + " is empty: leave it out to take every one");
+    for (const toml::node& e : *a) {
+      std::string text;
+      if (!get_string(e, "an entry of " + what, text)) continue;
+      if (text.empty()) {
+        diags_.error("bad-value", pos(e), "empty entry in " + what);
+        continue;
+      }
+      out.push_back(std::move(text));
+    }
+  }
+
+  // Trigger params: literal values, or strings with ${event.NAME}. Whether
+  // each names a declared param of a fitting type is the checker's part.
+  void read_trigger_params(TriggerEvent event, const toml::node& node, const std::string& where,
+                           std::vector<TriggerParam>& out) {
+    const toml::table* t = get_table(node, "'params' in " + where);
+    if (!t) return;
+    for (auto&& [k, v] : *t) {
+      TriggerParam p;
+      p.name = std::string(k.str());
+      p.pos = pos(k);
+      p.value_pos = pos(v);
+      const std::string what = "param '" + p.name + "' of " + where;
+      if (!to_value(v, what, p.value)) continue;
+      if (p.value.is_string()) split_event_fields(event, p.value.as_string(), pos(v), what, p);
+      out.push_back(std::move(p));
+    }
+  }
+
+  void split_event_fields(TriggerEvent event, const std::string& text, SourcePos at, const std::string& what,
+                          TriggerParam& p) {
+    std::string literal;
+    for (size_t i = 0; i < text.size(); ++i) {
+      if (text[i] != '$' || i + 1 >= text.size() || (text[i + 1] != '$' && text[i + 1] != '{')) {
+        literal += text[i];
+        continue;
+      }
+      if (text[i + 1] == '$') {
+        literal += '$';
+        ++i;
+        continue;
+      }
+      const size_t close = text.find('}', i);
+      if (close == std::string::npos) {
+        diags_.error("bad-template", map_.in_string(at, i),
+                     "unterminated '${' in " + what + ": add '}' (write '$$' for a literal '$')");
+        return;
+      }
+      const std::string inner = text.substr(i + 2, close - i - 2);
+      const std::string ref = text.substr(i, close - i + 1);
+      if (inner.rfind("event.", 0) != 0) {
+        diags_.error("bad-reference", map_.in_string(at, i),
+                     "'" + ref + "' cannot be used in " + what + ": trigger params may refer only to ${event.NAME}");
+      } else {
+        const std::string field = inner.substr(6);
+        const std::vector<std::string>& known = event_fields(event);
+        if (std::find(known.begin(), known.end(), field) == known.end()) {
+          std::string list;
+          for (size_t j = 0; j < known.size(); ++j) list += (j ? ", " : "") + known[j];
+          diags_.error("bad-reference", map_.in_string(at, i),
+                       "unknown event field '" + field + "' in " + what + ": " + to_string(event) + " events have " + list +
+                           did_you_mean(field, known));
+        }
+        if (!literal.empty()) p.parts.push_back(EventPart{false, std::move(literal)});
+        literal.clear();
+        p.parts.push_back(EventPart{true, field});
+        p.has_event_fields = true;
+      }
+      i = close;
+    }
+    if (!literal.empty()) p.parts.push_back(EventPart{false, std::move(literal)});
   }
 
   void read_steps(const toml::node& node, const StepDefaults& defaults) {

@@ -46,6 +46,35 @@ struct Schedule {
   SourcePos pos;
 };
 
+// [triggers]: repository events that start a run (the webhook receiver of
+// `sluice serve`). See dsl/triggers.h for matching.
+enum class TriggerEvent { Push, Release };
+
+// A piece of a trigger param's string: literal text, or `${event.NAME}`.
+struct EventPart {
+  bool is_field = false;
+  std::string text;  // the literal, or the field's NAME
+};
+
+struct TriggerParam {
+  std::string name;
+  Value value;                   // as written
+  std::vector<EventPart> parts;  // a string value split at its ${event.NAME}s, `$$` read as `$`
+  bool has_event_fields = false;
+  SourcePos pos;        // the key
+  SourcePos value_pos;  // the value
+};
+
+struct EventTrigger {
+  TriggerEvent event = TriggerEvent::Push;
+  std::string repository;             // "owner/name"; "" = any repository
+  std::vector<std::string> branches;  // glob patterns (push only)
+  std::vector<std::string> tags;      // glob patterns
+  std::vector<std::string> actions;   // release only; default {"published"}
+  std::vector<TriggerParam> params;   // sorted by name
+  SourcePos pos;                      // the trigger's table
+};
+
 enum class ActionKind { Run, Lua, LuaInline, Uses };
 
 // A named template (inputs, env) or a named plain string (outputs).
@@ -115,6 +144,7 @@ struct Workflow {
   std::vector<Param> params;          // sorted by name
   std::vector<NamedTemplate> env;     // sorted by name
   std::optional<Schedule> schedule;
+  std::vector<EventTrigger> triggers;  // in the order written
   std::vector<Step> steps;            // in declaration order
   Dag dag;                            // matrix-expanded instances and their edges
 

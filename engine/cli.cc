@@ -13,9 +13,10 @@ namespace sluice::engine {
 namespace {
 
 std::vector<const Command*> commands() {
-  return {&validate_command(), &graph_command(),     &run_command(),     &runs_command(),  &show_command(),
-          &logs_command(),     &artifacts_command(), &lineage_command(), &why_command(),   &cache_command(),
-          &cancel_command(),   &retry_command(),     &rerun_command(),   &plugins_command(), &models_command()};
+  return {&validate_command(), &graph_command(),     &run_command(),     &runs_command(),     &show_command(),
+          &logs_command(),     &artifacts_command(), &lineage_command(), &why_command(),      &cache_command(),
+          &cancel_command(),   &retry_command(),     &rerun_command(),   &plugins_command(),  &models_command(),
+          &serve_command(),    &token_command(),     &trigger_command(), &schedule_command()};
 }
 
 const OptionSpec kHelp{"help", 'h', "", "show this help"};

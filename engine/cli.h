@@ -36,6 +36,10 @@ const Command& cache_command();
 const Command& cancel_command();
 const Command& retry_command();
 const Command& rerun_command();
+const Command& serve_command();
+const Command& token_command();
+const Command& trigger_command();
+const Command& schedule_command();
 
 // The state folder: --home, else $SLUICE_HOME, else ./.sluice (absolute).
 std::string state_home(const Args& args);

@@ -10,8 +10,12 @@
 #include "engine/cli.h"
 #include "engine/executor.h"
 #include "engine/exit_status.h"
+<<<<<<< HEAD
 #include "engine/plugin_check.h"
 #include "engine/recovery.h"
+=======
+#include "engine/queued_run.h"
+>>>>>>> serve
 #include "engine/run_recorder.h"
 #include "engine/run_workflow.h"
 #include "engine/runner_posix.h"
@@ -47,9 +51,33 @@ std::string state_home(const Args& args) {
   return std::filesystem::absolute(home).lexically_normal().string();
 }
 
+<<<<<<< HEAD
 // Options every command that starts a run shares (-j, -k, -v, --no-cache,
 // --home), from `args` into `opt`; false after printing a usage error.
 bool machine_options(const Command& cmd, const Args& args, RunOptions& opt, int& status) {
+=======
+namespace {
+
+int run_run(const Args& args) {
+  // --queued: a run `sluice serve` queued; its workflow, params and trigger
+  // come from the store (engine/queued_run.h).
+  const std::string queued = args.value("queued");
+  if (queued.empty() && args.positional.empty()) return usage_error(run_command(), "missing argument");
+  if (!queued.empty() && (!args.positional.empty() || !args.all("param").empty()))
+    return usage_error(run_command(), "--queued takes no FILE and no -p: the run's workflow and params are recorded");
+  RunOptions opt;
+  dsl::WorkflowPtr wf;
+  QueuedRun q;
+  if (!queued.empty()) {
+    if (!claim_queued_run(state_home(args), queued, q)) return kExitBadInput;
+    wf = q.wf;
+    opt.params = q.params;
+  } else {
+    wf = load_or_report(args.positional[0]);
+    if (!wf) return kExitBadInput;
+    if (!resolve_params(*wf, args.all("param"), opt.params)) return kExitBadInput;
+  }
+>>>>>>> serve
   const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
   opt.jobs = cores;
   if (!args.value("jobs").empty() && !parse_count(args.value("jobs"), opt.jobs)) {
@@ -81,6 +109,7 @@ int run_workflow(const Command& cmd, const dsl::Workflow& wf, RunOptions opt, co
     std::fprintf(stderr, "sluice %s: error: %s\n", cmd.name.c_str(), error.c_str());
     return kExitBadInput;
   }
+<<<<<<< HEAD
   opt.run_id = new_run_id();
   opt.find_plugin = [&catalog](const std::string& plugin, const dsl::PluginManifest*& manifest, std::string& err) {
     manifest = catalog->find(plugin, err);
@@ -91,6 +120,9 @@ int run_workflow(const Command& cmd, const dsl::Workflow& wf, RunOptions opt, co
     const dsl::PluginManifest* m = catalog->find(plugin, err);
     return m ? m->version : std::string();
   };
+=======
+  opt.run_id = queued.empty() ? new_run_id() : queued;
+>>>>>>> serve
 
   std::unique_ptr<Runner> runner = make_posix_runner();
   StatusPrinter printer(wf, stdout, isatty(STDOUT_FILENO) && std::getenv("TERM") && std::string(std::getenv("TERM")) != "dumb");
@@ -101,10 +133,15 @@ int run_workflow(const Command& cmd, const dsl::Workflow& wf, RunOptions opt, co
   }
   std::unique_ptr<RunRecorder> recorder;
   try {
+<<<<<<< HEAD
     // Runs whose engine died are marked failed first (engine/recovery.h).
     recover_dead_runs(*open_state_store(opt.home), opt.home);
     recorder = std::make_unique<RunRecorder>(
         wf, printer, RecordedRun{opt.run_id, opt.home, start.trigger, params_json(opt.params), start.parent_run, opt.no_cache});
+=======
+    recorder = std::make_unique<RunRecorder>(
+        *wf, printer, RecordedRun{opt.run_id, opt.home, queued.empty() ? "cli" : q.trigger, params_json(opt.params)});
+>>>>>>> serve
   } catch (const std::exception& e) {
     std::fprintf(stderr, "sluice %s: error: cannot open the store in %s: %s\n", cmd.name.c_str(), opt.home.c_str(), e.what());
     return kExitInternal;
@@ -158,11 +195,19 @@ const Command& run_command() {
   static const Command cmd{
       "run",
       "run a workflow on this machine",
+<<<<<<< HEAD
       "sluice run [-p NAME=VALUE]... [-j N] [--keep-going] [--no-cache] [--only STEP | --from STEP] [--dry-run] [-v] FILE",
+=======
+      "sluice run [-p NAME=VALUE]... [-j N] [--keep-going] [--only STEP | --from STEP] [--dry-run] [-v] FILE\n"
+      "       sluice run --queued RUN [--home DIR]",
+>>>>>>> serve
       "Steps run in parallel as their dependencies finish, each in its own work dir\n"
       ".sluice/runs/RUN/STEP/ with a log per attempt. Exit status: 0 when every step\n"
       "succeeded or was skipped by 'when', 1 when a step failed, 2 for bad input,\n"
-      "130 when interrupted.",
+      "130 when interrupted.\n\n"
+      "--queued RUN runs a run that 'sluice serve' queued in the store: this process\n"
+      "claims it (a run is executed once, whoever else tries) and runs the workflow\n"
+      "source and params recorded with it.",
       {{"param", 'p', "NAME=VALUE", "override a param (typed against its declaration)", true},
        {"jobs", 'j', "N", "run at most N steps at once (default: the number of cores)"},
        {"keep-going", 'k', "", "after a failure, still run every step whose dependencies succeeded"},
@@ -171,8 +216,9 @@ const Command& run_command() {
        {"from", 0, "STEP", "run STEP, everything downstream of it, and the steps those need"},
        {"dry-run", 'n', "", "print what would run, in order, and run nothing"},
        {"verbose", 'v', "", "stream every step's output, prefixed with its name"},
-       {"home", 0, "DIR", "the state folder (default: $SLUICE_HOME or ./.sluice)"}},
-      1,
+       {"home", 0, "DIR", "the state folder (default: $SLUICE_HOME or ./.sluice)"},
+       {"queued", 0, "RUN", "run RUN, queued in the store by 'sluice serve'"}},
+      0,
       1,
       run_run};
   return cmd;

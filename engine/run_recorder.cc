@@ -20,6 +20,7 @@
 #include "engine/recovery.h"
 #include "engine/state_store.h"
 #include "engine/plan.h"
+#include "engine/git_commit.h"
 #include "registry/artifact_store.h"
 #include "registry/sha256.h"
 #include "registry/sqlite_store.h"
@@ -40,18 +41,6 @@ namespace {
 
 int64_t ms_since_epoch(std::chrono::system_clock::time_point t) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
-}
-
-// The commit of the git repository holding `dir`, or "" outside one.
-std::string git_commit(const std::string& dir) {
-  std::string cmd = "git -C '" + dir + "' rev-parse HEAD 2>/dev/null";
-  std::FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return {};
-  char buf[64] = {};
-  std::string out = std::fgets(buf, sizeof buf, p) ? std::string(buf) : std::string();
-  pclose(p);
-  while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
-  return out.size() == 40 ? out : std::string();
 }
 
 reg::StepStatus step_status(NodeState s) {

@@ -13,6 +13,7 @@
 #include "dsl/params.h"
 #include "dsl/spec.h"
 #include "engine/events.h"
+#include "registry/store.h"
 
 namespace sluice::engine {
 
@@ -44,6 +45,10 @@ class RunRecorder : public EventSink {
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
+
+// The metadata store of a state folder (home/sluice.db), creating the folder
+// if needed; throws registry::StoreError.
+std::unique_ptr<registry::Store> open_store(const std::string& home);
 
 // JSON object of a run's params, for the store and the API.
 std::string params_json(const dsl::ParamValues& params);

@@ -292,6 +292,76 @@ ALTER TABLE runs ADD COLUMN no_cache INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE steps ADD COLUMN cache_note TEXT;
 )sql";
 
+// Version 4: what `sluice serve` keeps. Tokens are stored as the SHA-256 of
+// their secret. A schedule's fires are keyed by (workflow, nominal time) and
+// the watermark moves in the transaction that records a fire, so a restart
+// neither repeats nor loses one. The run queue holds runs the server will
+// start (pid NULL) or has started (pid of the claiming `sluice run`).
+constexpr const char* kV4 = R"sql(
+CREATE TABLE api_tokens (
+  id          TEXT PRIMARY KEY,      -- public: "tok_3fa9c1d2"
+  hash        TEXT NOT NULL UNIQUE,  -- sha256 hex of the secret
+  scope       TEXT NOT NULL CHECK (scope IN ('read', 'trigger', 'admin')),
+  workflow    TEXT,                  -- NULL: every workflow
+  description TEXT,
+  created_at  INTEGER NOT NULL,
+  expires_at  INTEGER,
+  revoked_at  INTEGER
+) WITHOUT ROWID;
+
+CREATE TABLE idempotency_keys (
+  token_id     TEXT NOT NULL REFERENCES api_tokens (id),
+  key          TEXT NOT NULL,
+  request_hash TEXT NOT NULL,
+  status       INTEGER NOT NULL,
+  response     TEXT NOT NULL,
+  created_at   INTEGER NOT NULL,
+  PRIMARY KEY (token_id, key)
+) WITHOUT ROWID;
+CREATE INDEX idempotency_keys_by_time ON idempotency_keys (created_at);
+
+CREATE TABLE webhook_deliveries (
+  id          TEXT PRIMARY KEY,  -- X-GitHub-Delivery
+  event       TEXT NOT NULL,
+  response    TEXT NOT NULL,
+  received_at INTEGER NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE schedules (
+  workflow      TEXT PRIMARY KEY,
+  cron          TEXT NOT NULL,
+  timezone      TEXT NOT NULL,
+  on_dst_gap    TEXT NOT NULL,
+  on_dst_repeat TEXT NOT NULL,
+  watermark     INTEGER NOT NULL,  -- every fire time up to here has been handled
+  last_fire     INTEGER,
+  last_run      TEXT REFERENCES runs (id),
+  fires         INTEGER NOT NULL DEFAULT 0,
+  missed        INTEGER NOT NULL DEFAULT 0,
+  updated_at    INTEGER NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE schedule_fires (
+  workflow TEXT NOT NULL REFERENCES schedules (workflow),
+  nominal  INTEGER NOT NULL,  -- the scheduled time
+  run_id   TEXT REFERENCES runs (id),
+  outcome  TEXT NOT NULL CHECK (outcome IN ('queued', 'skipped')),
+  missed   INTEGER NOT NULL DEFAULT 0,
+  fired_at INTEGER NOT NULL,
+  deadline_missed_at INTEGER,  -- when the run was seen unfinished past the schedule's deadline
+  PRIMARY KEY (workflow, nominal)
+) WITHOUT ROWID;
+
+CREATE TABLE run_queue (
+  run_id     TEXT PRIMARY KEY REFERENCES runs (id),
+  after_run  TEXT REFERENCES runs (id),  -- overlap = queue: waits for this run to finish
+  queued_at  INTEGER NOT NULL,
+  pid        INTEGER,                    -- the claiming process; NULL while queued
+  pid_start  INTEGER,                    -- its start time, against pid reuse
+  claimed_at INTEGER
+) WITHOUT ROWID;
+)sql";
+
 // Append new versions at the end; never edit a released one. A step that
 // must rebuild a table (SQLite cannot alter a CHECK or a foreign key) follows
 // https://sqlite.org/lang_altertable.html#otheralter: migrate() runs steps
@@ -300,6 +370,7 @@ constexpr Migration kMigrations[] = {
     {1, "run history: workflows, runs, steps, attempts, values, metrics, artifacts, lineage, cache, events", kV1},
     {2, "model registry: models, versions with lineage, alias history, promotion decisions", kV2},
     {3, "step cache and recovery: run owner process, --no-cache, the cache's decision per step", kV3},
+    {4, "sluice serve: API tokens, idempotency keys, webhook deliveries, schedules and fires, the run queue", kV4},
 };
 
 }  // namespace

@@ -7,6 +7,7 @@
 
 #include "registry/db.h"
 #include "registry/schema.h"
+#include "registry/sqlite_serve.h"
 
 namespace sluice::registry {
 namespace {
@@ -32,7 +33,10 @@ const char* write_name(const Write& w) {
   static constexpr const char* kNames[] = {
       "PutWorkflow", "CreateRun",  "SetRunStatus", "SetStepStatus", "StartAttempt",
       "FinishAttempt", "SetValue", "AddMetric",    "PutArtifact",   "AddOutput",
-      "AddInput",    "PutCacheEntry", "AddKeyPart", "AddEvent"};
+      "AddInput",    "PutCacheEntry", "AddKeyPart", "AddEvent",
+      // sluice serve
+      "PutToken", "RevokeToken", "PutIdempotencyKey", "ExpireIdempotencyKeys", "PutDelivery", "PutSchedule",
+      "FireSchedule", "MarkDeadlineMissed", "SkipFires", "QueueRun", "ClaimQueuedRun", "DequeueRun"};
   static_assert(std::size(kNames) == std::variant_size_v<Write>);
   return kNames[w.index()];
 }
@@ -46,6 +50,16 @@ std::string write_subject(const Write& w) {
         else if constexpr (std::is_same_v<T, CreateRun>) return "run " + x.id;
         else if constexpr (std::is_same_v<T, PutArtifact>) return "artifact " + x.digest;
         else if constexpr (std::is_same_v<T, SetRunStatus> || std::is_same_v<T, AddEvent>) return "run " + x.run_id;
+        else if constexpr (std::is_same_v<T, PutToken> || std::is_same_v<T, RevokeToken>) return "token " + x.id;
+        else if constexpr (std::is_same_v<T, PutIdempotencyKey>) return "idempotency key " + x.key;
+        else if constexpr (std::is_same_v<T, ExpireIdempotencyKeys>) return "idempotency keys";
+        else if constexpr (std::is_same_v<T, PutDelivery>) return "delivery " + x.id;
+        else if constexpr (std::is_same_v<T, PutSchedule> || std::is_same_v<T, FireSchedule> ||
+                           std::is_same_v<T, MarkDeadlineMissed> || std::is_same_v<T, SkipFires>)
+          return "schedule " + x.workflow;
+        else if constexpr (std::is_same_v<T, QueueRun> || std::is_same_v<T, ClaimQueuedRun> ||
+                           std::is_same_v<T, DequeueRun>)
+          return "run " + x.run_id;
         else return "run " + x.run_id + ", node " + x.node;
       },
       w);
@@ -398,6 +412,37 @@ class SqliteStore final : public Store {
     return removed;
   }
 
+  // ---- sluice serve (registry/sqlite_serve.cc) ----
+
+  std::optional<TokenRow> token_by_hash(const std::string& hash) override { return serve_sql::token_by_hash(db_, hash); }
+  std::optional<TokenRow> token(const std::string& id) override { return serve_sql::token(db_, id); }
+  std::vector<TokenRow> tokens() override { return serve_sql::tokens(db_); }
+  std::optional<IdempotencyRow> idempotency_key(const std::string& token_id, const std::string& key) override {
+    return serve_sql::idempotency_key(db_, token_id, key);
+  }
+  std::optional<DeliveryRow> delivery(const std::string& id) override { return serve_sql::delivery(db_, id); }
+  std::optional<ScheduleRow> schedule(const std::string& workflow) override { return serve_sql::schedule(db_, workflow); }
+  std::vector<ScheduleRow> schedules() override { return serve_sql::schedules(db_); }
+  std::vector<FireRow> fires(const std::string& workflow, int limit) override {
+    return serve_sql::fires(db_, workflow, limit);
+  }
+  std::vector<QueueRow> run_queue() override { return serve_sql::run_queue(db_); }
+  std::vector<QueueRow> unclaimed_runs(int limit) override { return serve_sql::unclaimed_runs(db_, limit); }
+  int64_t count_unclaimed() override { return serve_sql::count_unclaimed(db_); }
+  std::optional<QueueRow> queued_run(const std::string& run_id) override { return serve_sql::queued_run(db_, run_id); }
+  std::vector<RunCount> count_runs() override { return serve_sql::count_runs(db_); }
+  std::vector<FinishedStep> finished_steps(int64_t after, int limit) override {
+    return serve_sql::finished_steps(db_, after, limit);
+  }
+  std::vector<StepRow> last_succeeded_instances(const std::string& workflow, const std::string& step) override {
+    std::string run_id = serve_sql::last_succeeded_run(db_, workflow, step);
+    std::vector<StepRow> out;
+    if (run_id.empty()) return out;
+    for (StepRow& r : steps(run_id))
+      if (r.step == step) out.push_back(std::move(r));
+    return out;
+  }
+
  private:
   // The database id of a step; throws if it was never created.
   int64_t step_id(const std::string& run_id, const std::string& node) {
@@ -600,6 +645,19 @@ class SqliteStore final : public Store {
     if (w.seq > 0) s.bind(2, w.seq);
     s.bind(3, w.at).bind(4, w.kind).bind(5, opt(w.node)).bind(6, opt(w.message)).run();
   }
+
+  void put(const PutToken& w) { serve_sql::put(db_, w); }
+  void put(const RevokeToken& w) { serve_sql::put(db_, w); }
+  void put(const PutIdempotencyKey& w) { serve_sql::put(db_, w); }
+  void put(const ExpireIdempotencyKeys& w) { serve_sql::put(db_, w); }
+  void put(const PutDelivery& w) { serve_sql::put(db_, w); }
+  void put(const PutSchedule& w) { serve_sql::put(db_, w); }
+  void put(const FireSchedule& w) { serve_sql::put(db_, w); }
+  void put(const MarkDeadlineMissed& w) { serve_sql::put(db_, w); }
+  void put(const SkipFires& w) { serve_sql::put(db_, w); }
+  void put(const QueueRun& w) { serve_sql::put(db_, w); }
+  void put(const ClaimQueuedRun& w) { serve_sql::put(db_, w); }
+  void put(const DequeueRun& w) { serve_sql::put(db_, w); }
 
   Db db_;
   // (run_id, node) -> steps.id, valid for the batch being applied.

@@ -12,6 +12,8 @@ constexpr std::array kStepStatuses = {"waiting", "running", "retrying", "succeed
                                       "cached",  "failed",  "skipped",  "cancelled"};
 constexpr std::array kAttemptStatuses = {"running", "succeeded", "failed", "cancelled"};
 constexpr std::array kArtifactKinds = {"file", "tree"};
+constexpr std::array kTokenScopes = {"read", "trigger", "admin"};
+constexpr std::array kFireOutcomes = {"queued", "skipped"};
 
 template <class E, size_t N>
 std::optional<E> parse(const std::array<const char*, N>& names, std::string_view s) {
@@ -27,6 +29,8 @@ const char* to_string(RunStatus s) { return kRunStatuses.at(static_cast<size_t>(
 const char* to_string(StepStatus s) { return kStepStatuses.at(static_cast<size_t>(s)); }
 const char* to_string(AttemptStatus s) { return kAttemptStatuses.at(static_cast<size_t>(s)); }
 const char* to_string(ArtifactKind k) { return kArtifactKinds.at(static_cast<size_t>(k)); }
+const char* to_string(TokenScope s) { return kTokenScopes.at(static_cast<size_t>(s)); }
+const char* to_string(FireOutcome o) { return kFireOutcomes.at(static_cast<size_t>(o)); }
 
 std::optional<Trigger> parse_trigger(std::string_view s) { return parse<Trigger>(kTriggers, s); }
 std::optional<RunStatus> parse_run_status(std::string_view s) { return parse<RunStatus>(kRunStatuses, s); }
@@ -37,6 +41,9 @@ std::optional<AttemptStatus> parse_attempt_status(std::string_view s) {
 std::optional<ArtifactKind> parse_artifact_kind(std::string_view s) {
   return parse<ArtifactKind>(kArtifactKinds, s);
 }
+
+std::optional<TokenScope> parse_token_scope(std::string_view s) { return parse<TokenScope>(kTokenScopes, s); }
+std::optional<FireOutcome> parse_fire_outcome(std::string_view s) { return parse<FireOutcome>(kFireOutcomes, s); }
 
 bool is_final(RunStatus s) {
   return s == RunStatus::Succeeded || s == RunStatus::Failed || s == RunStatus::Cancelled;

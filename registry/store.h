@@ -37,6 +37,8 @@ enum class RunStatus { Queued, Running, Succeeded, Failed, Cancelled };
 enum class StepStatus { Waiting, Running, Retrying, Succeeded, Cached, Failed, Skipped, Cancelled };
 enum class AttemptStatus { Running, Succeeded, Failed, Cancelled };
 enum class ArtifactKind { File, Tree };
+enum class TokenScope { Read, Trigger, Admin };  // sluice serve; each includes the ones before it
+enum class FireOutcome { Queued, Skipped };      // a schedule's fire: a run was queued / overlap = skip
 
 // The lower-case names stored in the database ("schedule", "cached", ...).
 const char* to_string(Trigger t);
@@ -49,6 +51,10 @@ std::optional<RunStatus> parse_run_status(std::string_view s);
 std::optional<StepStatus> parse_step_status(std::string_view s);
 std::optional<AttemptStatus> parse_attempt_status(std::string_view s);
 std::optional<ArtifactKind> parse_artifact_kind(std::string_view s);
+const char* to_string(TokenScope s);    // "read", "trigger", "admin"
+const char* to_string(FireOutcome o);   // "queued", "skipped"
+std::optional<TokenScope> parse_token_scope(std::string_view s);
+std::optional<FireOutcome> parse_fire_outcome(std::string_view s);
 bool is_final(RunStatus s);   // succeeded, failed, cancelled
 bool is_final(StepStatus s);  // succeeded, cached, failed, skipped, cancelled
 
@@ -227,9 +233,124 @@ struct AddEvent {
   std::string message{};
 };
 
+// ---- sluice serve: writes ---------------------------------------------------
+// What the HTTP server keeps beside the run history: API tokens (hashed),
+// Idempotency-Key responses, webhook deliveries, schedules and their fires,
+// and the queue of runs it starts. They go through apply() like the rest, so
+// a schedule's fire commits in the same transaction as the run it creates.
+
+// An API token; only the SHA-256 of its secret is kept. A no-op if `id` exists.
+struct PutToken {
+  std::string id{};    // public, e.g. "tok_3fa9c1d2": what `token list` and `revoke` show
+  std::string hash{};  // sha256 hex of the secret token
+  TokenScope scope = TokenScope::Read;
+  std::string workflow{};  // "" = every workflow
+  std::string description{};
+  int64_t at = 0;
+  std::optional<int64_t> expires_at{};
+};
+
+// Revokes a token; the first revocation's time is kept.
+struct RevokeToken {
+  std::string id{};
+  int64_t at = 0;
+};
+
+// The response given to a request with an Idempotency-Key. A no-op if the
+// (token, key) pair is recorded.
+struct PutIdempotencyKey {
+  std::string token_id{};
+  std::string key{};
+  std::string request_hash{};  // what the request asked for (method, path, body)
+  int status = 202;
+  std::string response{};      // the JSON body returned
+  int64_t at = 0;
+};
+
+// Forgets Idempotency-Keys recorded before `before`.
+struct ExpireIdempotencyKeys {
+  int64_t before = 0;
+};
+
+// A webhook delivery handled (X-GitHub-Delivery) and what it answered.
+// A no-op if the delivery is recorded.
+struct PutDelivery {
+  std::string id{};
+  std::string event{};     // "push", "release", ...
+  std::string response{};  // the JSON body returned
+  int64_t at = 0;
+};
+
+// A schedule as the server loaded it from its workflow: created with its
+// watermark at `watermark` (it fires after that, not for the past); later
+// writes update the definition and never move the watermark.
+struct PutSchedule {
+  std::string workflow{};
+  std::string cron{}, timezone{}, on_dst_gap{}, on_dst_repeat{};
+  int64_t watermark = 0;  // ms since the epoch
+  int64_t at = 0;
+};
+
+// One fire of a schedule, keyed by (workflow, nominal time): recorded once,
+// it raises the watermark to `nominal`. Re-applying it with the same run is a
+// no-op; a fire already recorded with another run is an error (another server
+// fired it first), so the batch holding the second run fails whole.
+struct FireSchedule {
+  std::string workflow{};
+  int64_t nominal = 0;       // the scheduled time, ms since the epoch
+  std::string run_id{};      // "" when skipped
+  FireOutcome outcome = FireOutcome::Queued;
+  int64_t missed = 0;        // earlier fire times passed over by catchup just before this one
+  int64_t at = 0;            // when it fired
+};
+
+// A fire's run was still unfinished past the schedule's deadline; the first
+// time seen is kept.
+struct MarkDeadlineMissed {
+  std::string workflow{};
+  int64_t nominal = 0;
+  int64_t at = 0;
+};
+
+// Moves a schedule's watermark forward past fire times that will not run
+// (catchup), adding `missed` to its count once. A no-op when the watermark
+// is already at or past `watermark`.
+struct SkipFires {
+  std::string workflow{};
+  int64_t watermark = 0;
+  int64_t missed = 0;
+  int64_t at = 0;
+};
+
+// Puts a run (created queued) on the server's queue. A no-op if it is there.
+struct QueueRun {
+  std::string run_id{};
+  std::string after_run{};  // start only once this run is final ("" = no wait)
+  int64_t at = 0;
+};
+
+// The `sluice run` process that will execute a queued run claims it. Claiming
+// twice with the same process is a no-op; a run gone from the queue
+// (cancelled) or claimed by another process is an error, so a run never runs twice.
+struct ClaimQueuedRun {
+  std::string run_id{};
+  int64_t pid = 0;
+  int64_t pid_start = 0;  // the process's start time (clock ticks after boot), against pid reuse
+  int64_t at = 0;
+};
+
+// Takes a run off the queue (it finished, or was cancelled before it started).
+struct DequeueRun {
+  std::string run_id{};
+};
+
 using Write = std::variant<PutWorkflow, CreateRun, SetRunStatus, SetStepStatus, StartAttempt,
                            FinishAttempt, SetValue, AddMetric, PutArtifact, AddOutput, AddInput,
-                           PutCacheEntry, AddKeyPart, AddEvent>;
+                           PutCacheEntry, AddKeyPart, AddEvent,
+                           // sluice serve
+                           PutToken, RevokeToken, PutIdempotencyKey, ExpireIdempotencyKeys, PutDelivery,
+                           PutSchedule, FireSchedule, MarkDeadlineMissed, SkipFires, QueueRun, ClaimQueuedRun,
+                           DequeueRun>;
 
 // ---- Reads ----------------------------------------------------------------
 // Absent times are std::nullopt; absent text is "".
@@ -334,6 +455,69 @@ struct EventRow {
   std::string kind{}, node{}, message{};
 };
 
+// ---- sluice serve: reads ----------------------------------------------------
+
+struct TokenRow {
+  std::string id{};
+  TokenScope scope = TokenScope::Read;
+  std::string workflow{}, description{};
+  int64_t created_at = 0;
+  std::optional<int64_t> expires_at{}, revoked_at{};
+};
+
+struct IdempotencyRow {
+  std::string request_hash{};
+  int status = 0;
+  std::string response{};
+  int64_t created_at = 0;
+};
+
+struct DeliveryRow {
+  std::string id{}, event{}, response{};
+  int64_t received_at = 0;
+};
+
+struct ScheduleRow {
+  std::string workflow{}, cron{}, timezone{}, on_dst_gap{}, on_dst_repeat{};
+  int64_t watermark = 0;
+  std::optional<int64_t> last_fire{};  // nominal time of the newest fire
+  std::string last_run{};              // the run the newest queued fire created
+  int64_t fires = 0, missed = 0;       // fires recorded; fire times missed in all
+  int64_t deadline_misses = 0;         // fires whose run missed the deadline
+  int64_t updated_at = 0;
+};
+
+struct FireRow {
+  std::string workflow{};
+  int64_t nominal = 0;
+  std::string run_id{};
+  FireOutcome outcome = FireOutcome::Queued;
+  int64_t missed = 0;
+  int64_t fired_at = 0;
+  std::optional<int64_t> deadline_missed_at{};
+};
+
+struct QueueRow {
+  std::string run_id{}, after_run{};
+  int64_t queued_at = 0;
+  std::optional<int64_t> pid{}, pid_start{}, claimed_at{};  // set once a process claimed it
+};
+
+struct RunCount {
+  std::string workflow{};
+  RunStatus status = RunStatus::Queued;
+  int64_t count = 0;
+};
+
+// A step that reached succeeded or failed, for the duration histogram;
+// `transition_id` increases, so it is a cursor.
+struct FinishedStep {
+  int64_t transition_id = 0;
+  std::string workflow{}, step{};
+  StepStatus status = StepStatus::Succeeded;
+  int64_t started_at = 0, finished_at = 0;
+};
+
 // list_runs: newest first. `cursor` is the last id of the previous page
 // (keyset pagination: the next page holds ids below it).
 struct RunFilter {
@@ -399,6 +583,28 @@ class Store {
   // matrix step); one transaction. Returns how many were removed. Outputs,
   // lineage and key parts stay: only later cache lookups change.
   virtual int64_t clear_cache(const std::string& workflow, const std::string& step) = 0;
+  // ---- sluice serve ----
+  virtual std::optional<TokenRow> token_by_hash(const std::string& hash) = 0;
+  virtual std::optional<TokenRow> token(const std::string& id) = 0;
+  virtual std::vector<TokenRow> tokens() = 0;  // oldest first
+  virtual std::optional<IdempotencyRow> idempotency_key(const std::string& token_id, const std::string& key) = 0;
+  virtual std::optional<DeliveryRow> delivery(const std::string& id) = 0;
+  virtual std::optional<ScheduleRow> schedule(const std::string& workflow) = 0;
+  virtual std::vector<ScheduleRow> schedules() = 0;  // by workflow
+  // The newest `limit` fires of a schedule, newest first.
+  virtual std::vector<FireRow> fires(const std::string& workflow, int limit) = 0;
+  virtual std::vector<QueueRow> run_queue() = 0;  // oldest first
+  // The oldest `limit` runs no process has claimed yet, and how many there are.
+  virtual std::vector<QueueRow> unclaimed_runs(int limit) = 0;
+  virtual int64_t count_unclaimed() = 0;
+  virtual std::optional<QueueRow> queued_run(const std::string& run_id) = 0;
+  // Runs per (workflow, status).
+  virtual std::vector<RunCount> count_runs() = 0;
+  // Steps that reached succeeded or failed after transition `after`, oldest
+  // first, at most `limit`; those that never started are left out.
+  virtual std::vector<FinishedStep> finished_steps(int64_t after, int limit) = 0;
+  // The instances of `step` in the newest run of `workflow` in which it succeeded.
+  virtual std::vector<StepRow> last_succeeded_instances(const std::string& workflow, const std::string& step) = 0;
 };
 
 }  // namespace sluice::registry
