@@ -10,12 +10,9 @@
 #include "engine/cli.h"
 #include "engine/executor.h"
 #include "engine/exit_status.h"
-<<<<<<< HEAD
 #include "engine/plugin_check.h"
-#include "engine/recovery.h"
-=======
 #include "engine/queued_run.h"
->>>>>>> serve
+#include "engine/recovery.h"
 #include "engine/run_recorder.h"
 #include "engine/run_workflow.h"
 #include "engine/runner_posix.h"
@@ -51,33 +48,9 @@ std::string state_home(const Args& args) {
   return std::filesystem::absolute(home).lexically_normal().string();
 }
 
-<<<<<<< HEAD
 // Options every command that starts a run shares (-j, -k, -v, --no-cache,
 // --home), from `args` into `opt`; false after printing a usage error.
 bool machine_options(const Command& cmd, const Args& args, RunOptions& opt, int& status) {
-=======
-namespace {
-
-int run_run(const Args& args) {
-  // --queued: a run `sluice serve` queued; its workflow, params and trigger
-  // come from the store (engine/queued_run.h).
-  const std::string queued = args.value("queued");
-  if (queued.empty() && args.positional.empty()) return usage_error(run_command(), "missing argument");
-  if (!queued.empty() && (!args.positional.empty() || !args.all("param").empty()))
-    return usage_error(run_command(), "--queued takes no FILE and no -p: the run's workflow and params are recorded");
-  RunOptions opt;
-  dsl::WorkflowPtr wf;
-  QueuedRun q;
-  if (!queued.empty()) {
-    if (!claim_queued_run(state_home(args), queued, q)) return kExitBadInput;
-    wf = q.wf;
-    opt.params = q.params;
-  } else {
-    wf = load_or_report(args.positional[0]);
-    if (!wf) return kExitBadInput;
-    if (!resolve_params(*wf, args.all("param"), opt.params)) return kExitBadInput;
-  }
->>>>>>> serve
   const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
   opt.jobs = cores;
   if (!args.value("jobs").empty() && !parse_count(args.value("jobs"), opt.jobs)) {
@@ -109,8 +82,7 @@ int run_workflow(const Command& cmd, const dsl::Workflow& wf, RunOptions opt, co
     std::fprintf(stderr, "sluice %s: error: %s\n", cmd.name.c_str(), error.c_str());
     return kExitBadInput;
   }
-<<<<<<< HEAD
-  opt.run_id = new_run_id();
+  opt.run_id = start.run_id.empty() ? new_run_id() : start.run_id;
   opt.find_plugin = [&catalog](const std::string& plugin, const dsl::PluginManifest*& manifest, std::string& err) {
     manifest = catalog->find(plugin, err);
     return manifest ? catalog->handler(plugin, err) : std::shared_ptr<ActionHandler>();
@@ -120,9 +92,6 @@ int run_workflow(const Command& cmd, const dsl::Workflow& wf, RunOptions opt, co
     const dsl::PluginManifest* m = catalog->find(plugin, err);
     return m ? m->version : std::string();
   };
-=======
-  opt.run_id = queued.empty() ? new_run_id() : queued;
->>>>>>> serve
 
   std::unique_ptr<Runner> runner = make_posix_runner();
   StatusPrinter printer(wf, stdout, isatty(STDOUT_FILENO) && std::getenv("TERM") && std::string(std::getenv("TERM")) != "dumb");
@@ -133,15 +102,10 @@ int run_workflow(const Command& cmd, const dsl::Workflow& wf, RunOptions opt, co
   }
   std::unique_ptr<RunRecorder> recorder;
   try {
-<<<<<<< HEAD
     // Runs whose engine died are marked failed first (engine/recovery.h).
     recover_dead_runs(*open_state_store(opt.home), opt.home);
     recorder = std::make_unique<RunRecorder>(
         wf, printer, RecordedRun{opt.run_id, opt.home, start.trigger, params_json(opt.params), start.parent_run, opt.no_cache});
-=======
-    recorder = std::make_unique<RunRecorder>(
-        *wf, printer, RecordedRun{opt.run_id, opt.home, queued.empty() ? "cli" : q.trigger, params_json(opt.params)});
->>>>>>> serve
   } catch (const std::exception& e) {
     std::fprintf(stderr, "sluice %s: error: cannot open the store in %s: %s\n", cmd.name.c_str(), opt.home.c_str(), e.what());
     return kExitInternal;
@@ -171,10 +135,27 @@ int run_workflow(const Command& cmd, const dsl::Workflow& wf, RunOptions opt, co
 namespace {
 
 int run_run(const Args& args) {
-  dsl::WorkflowPtr wf = load_or_report(args.positional[0]);
-  if (!wf) return kExitBadInput;
+  // --queued: a run `sluice serve` queued; its workflow, params and trigger
+  // come from the store (engine/queued_run.h).
+  const std::string queued = args.value("queued");
+  if (queued.empty() && args.positional.empty()) return usage_error(run_command(), "missing argument");
+  if (!queued.empty() && (!args.positional.empty() || !args.all("param").empty()))
+    return usage_error(run_command(), "--queued takes no FILE and no -p: the run's workflow and params are recorded");
   RunOptions opt;
-  if (!resolve_params(*wf, args.all("param"), opt.params)) return kExitBadInput;
+  RunStart start;
+  dsl::WorkflowPtr wf;
+  if (!queued.empty()) {
+    QueuedRun q;
+    if (!claim_queued_run(state_home(args), queued, q)) return kExitBadInput;
+    wf = q.wf;
+    opt.params = q.params;
+    start.run_id = queued;
+    start.trigger = q.trigger;
+  } else {
+    wf = load_or_report(args.positional[0]);
+    if (!wf) return kExitBadInput;
+    if (!resolve_params(*wf, args.all("param"), opt.params)) return kExitBadInput;
+  }
   int status = 0;
   if (!machine_options(run_command(), args, opt, status)) return status;
   if (!args.value("only").empty() && !args.value("from").empty())
@@ -184,7 +165,6 @@ int run_run(const Args& args) {
     std::fprintf(stderr, "sluice run: error: %s\n", error.c_str());
     return kExitBadInput;
   }
-  RunStart start;
   start.dry_run = args.flag("dry-run");
   return run_workflow(run_command(), *wf, std::move(opt), start);
 }
@@ -195,12 +175,8 @@ const Command& run_command() {
   static const Command cmd{
       "run",
       "run a workflow on this machine",
-<<<<<<< HEAD
-      "sluice run [-p NAME=VALUE]... [-j N] [--keep-going] [--no-cache] [--only STEP | --from STEP] [--dry-run] [-v] FILE",
-=======
-      "sluice run [-p NAME=VALUE]... [-j N] [--keep-going] [--only STEP | --from STEP] [--dry-run] [-v] FILE\n"
+      "sluice run [-p NAME=VALUE]... [-j N] [--keep-going] [--no-cache] [--only STEP | --from STEP] [--dry-run] [-v] FILE\n"
       "       sluice run --queued RUN [--home DIR]",
->>>>>>> serve
       "Steps run in parallel as their dependencies finish, each in its own work dir\n"
       ".sluice/runs/RUN/STEP/ with a log per attempt. Exit status: 0 when every step\n"
       "succeeded or was skipped by 'when', 1 when a step failed, 2 for bad input,\n"

@@ -10,6 +10,7 @@
 #include "engine/run_recorder.h"
 #include "engine/serve_auth.h"
 #include "engine/serve_clock.h"
+#include "engine/state_store.h"
 
 namespace sluice::engine {
 
@@ -113,7 +114,7 @@ int run_token(const Args& args) {
     return usage_error(token_command(), "unknown action '" + action + "': use create, list or revoke");
   std::unique_ptr<reg::Store> store;
   try {
-    store = open_store(state_home(args));
+    store = open_state_store(state_home(args));
   } catch (const reg::StoreError& e) {
     std::fprintf(stderr, "sluice token: error: cannot open the store in %s: %s\n", state_home(args).c_str(), e.what());
     return kExitInternal;

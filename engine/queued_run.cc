@@ -10,6 +10,7 @@
 #include "engine/params_json.h"
 #include "engine/proc_info.h"
 #include "engine/run_recorder.h"
+#include "engine/state_store.h"
 
 namespace sluice::engine {
 
@@ -27,7 +28,7 @@ bool fail(const std::string& message) {
 bool claim_queued_run(const std::string& home, const std::string& run_id, QueuedRun& out) {
   std::unique_ptr<reg::Store> store;
   try {
-    store = open_store(home);
+    store = open_state_store(home);
     auto run = store->run(run_id);
     if (!run) return fail("no run '" + run_id + "' in " + home);
     if (run->status != reg::RunStatus::Queued)

@@ -46,10 +46,6 @@ class RunRecorder : public EventSink {
   std::unique_ptr<Impl> impl_;
 };
 
-// The metadata store of a state folder (home/sluice.db), creating the folder
-// if needed; throws registry::StoreError.
-std::unique_ptr<registry::Store> open_store(const std::string& home);
-
 // JSON object of a run's params, for the store and the API.
 std::string params_json(const dsl::ParamValues& params);
 

@@ -13,6 +13,7 @@ namespace sluice::engine {
 struct RunStart {
   std::string trigger = "cli";  // registry::Trigger's name
   std::string parent_run;       // retry/rerun: the run it came from
+  std::string run_id;           // a queued run's id (`--queued`); empty: a new id
   std::string announce;         // printed with the new run's id before it starts ("retrying ...: ")
   bool dry_run = false;
 };

@@ -8,6 +8,7 @@
 
 #include "engine/run_recorder.h"
 #include "engine/serve_http.h"
+#include "engine/state_store.h"
 
 namespace sluice::engine {
 
@@ -17,7 +18,7 @@ ServeContext::ServeContext(ServeOptions options, std::unique_ptr<WallClock> c)
     : opt(std::move(options)),
       clock(std::move(c)),
       pool(opt.home + "/sluice.db"),
-      writer(open_store(opt.home)),
+      writer(open_state_store(opt.home)),
       limiter(opt.rate_limit, opt.rate_burst),
       queue(QueueOptions{opt.home, opt.exe, opt.max_runs}, writer, pool),
       scheduler(*clock, writer, pool, queue, [this] { return catalog(); }) {}

@@ -192,7 +192,6 @@ void check_v1(Store& store) {
   CHECK(store.last_successful("v1wf", "train[lr=0.1]")->run_id == run_id);
 }
 
-<<<<<<< HEAD
 // Version 2: the model registry.
 const char* const kModelTables = R"sql(
 CREATE TABLE models (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, created_at INTEGER NOT NULL);
@@ -244,9 +243,8 @@ CREATE INDEX model_decisions_by_model ON model_decisions (model_id, id);
 )sql";
 const std::string kSchemaV2 = std::string(kSchemaV1) + kModelTables;
 const std::string kSchemaV3 = std::string(kSchemaV3Base) + kModelTables;
-=======
-// Version 2 adds what `sluice serve` keeps.
-const std::string kSchemaV2 = std::string(kSchemaV1) + R"sql(
+// Version 4 adds what `sluice serve` keeps.
+const std::string kSchemaV4 = kSchemaV3 + R"sql(
 CREATE TABLE api_tokens (id TEXT PRIMARY KEY, hash TEXT NOT NULL UNIQUE,
   scope TEXT NOT NULL CHECK (scope IN ('read', 'trigger', 'admin')), workflow TEXT, description TEXT,
   created_at INTEGER NOT NULL, expires_at INTEGER, revoked_at INTEGER) WITHOUT ROWID;
@@ -267,12 +265,10 @@ CREATE TABLE schedule_fires (workflow TEXT NOT NULL REFERENCES schedules (workfl
 CREATE TABLE run_queue (run_id TEXT PRIMARY KEY REFERENCES runs (id), after_run TEXT REFERENCES runs (id),
   queued_at INTEGER NOT NULL, pid INTEGER, pid_start INTEGER, claimed_at INTEGER) WITHOUT ROWID;
 )sql";
->>>>>>> serve
 
 const char* const kRowsV2 = R"sql(
 INSERT INTO workflows (id, name, digest, source, path, first_seen)
   VALUES (2, 'v2wf', 'sha256:v2wf', 'name = "v2wf"', 'v2.toml', 2000);
-<<<<<<< HEAD
 INSERT INTO runs (id, workflow_id, workflow_name, triggered_by, status, status_at, created_at, sluice_version,
   git_commit) VALUES ('20200202-000000-000002', 2, 'v2wf', 'cli', 'succeeded', 2003, 2000, '0.2.0', 'def');
 INSERT INTO steps (id, run_id, node, step, status, status_at) VALUES
@@ -346,50 +342,50 @@ void check_v3(Store& store) {
   CHECK(old->owner_pid == 0);
   CHECK_FALSE(old->no_cache);
   CHECK(store.step(old->id, "train[lr=0.1]")->cache_note == "");
-=======
+}
+
+const char* const kRowsV4 = R"sql(
+INSERT INTO workflows (id, name, digest, source, path, first_seen)
+  VALUES (4, 'v4wf', 'sha256:v4wf', 'name = "v4wf"', 'v4.toml', 4000);
 INSERT INTO runs (id, workflow_id, workflow_name, params_json, triggered_by, status, status_at, created_at,
-  sluice_version) VALUES ('20200202-000000-000002', 2, 'v2wf', '{}', 'schedule', 'queued', 2000, 2000, '0.1.0');
+  sluice_version) VALUES ('20200404-000000-000004', 4, 'v4wf', '{}', 'schedule', 'queued', 2000, 2000, '0.3.0');
 INSERT INTO api_tokens (id, hash, scope, workflow, description, created_at, expires_at)
-  VALUES ('tok_v2', 'hash-v2', 'trigger', 'v2wf', 'ci', 2000, 9000);
+  VALUES ('tok_v4', 'hash-v4', 'trigger', 'v4wf', 'ci', 2000, 9000);
 INSERT INTO idempotency_keys (token_id, key, request_hash, status, response, created_at)
-  VALUES ('tok_v2', 'k1', 'rh', 202, '{"run_id":"20200202-000000-000002"}', 2000);
-INSERT INTO webhook_deliveries (id, event, response, received_at) VALUES ('d-1', 'push', '{"runs":[]}', 2000);
+  VALUES ('tok_v4', 'k1', 'rh', 202, '{"run_id":"20200404-000000-000004"}', 2000);
+INSERT INTO webhook_deliveries (id, event, response, received_at) VALUES ('d-4', 'push', '{"runs":[]}', 2000);
 INSERT INTO schedules (workflow, cron, timezone, on_dst_gap, on_dst_repeat, watermark, last_fire, last_run, fires,
-  missed, updated_at) VALUES ('v2wf', '0 * * * *', 'UTC', 'shift', 'first', 3600000, 3600000,
-  '20200202-000000-000002', 1, 2, 2000);
+  missed, updated_at) VALUES ('v4wf', '0 * * * *', 'UTC', 'shift', 'first', 3600000, 3600000,
+  '20200404-000000-000004', 1, 2, 2000);
 INSERT INTO schedule_fires (workflow, nominal, run_id, outcome, missed, fired_at)
-  VALUES ('v2wf', 3600000, '20200202-000000-000002', 'queued', 2, 3600010);
-INSERT INTO run_queue (run_id, after_run, queued_at) VALUES ('20200202-000000-000002', NULL, 2000);
+  VALUES ('v4wf', 3600000, '20200404-000000-000004', 'queued', 2, 3600010);
+INSERT INTO run_queue (run_id, after_run, queued_at) VALUES ('20200404-000000-000004', NULL, 2000);
 )sql";
 
-void check_v2(Store& store) {
-  auto token = store.token_by_hash("hash-v2");
+void check_v4(Store& store) {
+  auto token = store.token_by_hash("hash-v4");
   REQUIRE(token);
-  CHECK(token->id == "tok_v2");
+  CHECK(token->id == "tok_v4");
   CHECK(token->scope == TokenScope::Trigger);
-  CHECK(token->workflow == "v2wf");
+  CHECK(token->workflow == "v4wf");
   CHECK(token->expires_at == 9000);
-  CHECK(store.idempotency_key("tok_v2", "k1")->status == 202);
-  CHECK(store.delivery("d-1")->event == "push");
-  auto sched = store.schedule("v2wf");
+  CHECK(store.idempotency_key("tok_v4", "k1")->status == 202);
+  CHECK(store.delivery("d-4")->event == "push");
+  auto sched = store.schedule("v4wf");
   REQUIRE(sched);
   CHECK(sched->watermark == 3600000);
-  CHECK(sched->last_run == "20200202-000000-000002");
+  CHECK(sched->last_run == "20200404-000000-000004");
   CHECK(sched->missed == 2);
-  CHECK(store.fires("v2wf", 10).at(0).missed == 2);
-  CHECK(store.queued_run("20200202-000000-000002")->pid == std::nullopt);
->>>>>>> serve
+  CHECK(store.fires("v4wf", 10).at(0).missed == 2);
+  CHECK(store.queued_run("20200404-000000-000004")->pid == std::nullopt);
 }
 
 const std::vector<Frozen>& frozen() {
   static const std::vector<Frozen> versions = {
       {1, kSchemaV1, kRowsV1, check_v1},
-<<<<<<< HEAD
       {2, kSchemaV2.c_str(), kRowsV2, [](Store&) {}, check_v2_file},
       {3, kSchemaV3.c_str(), kRowsV3, check_v3},
-=======
-      {2, kSchemaV2.c_str(), kRowsV2, check_v2},
->>>>>>> serve
+      {4, kSchemaV4.c_str(), kRowsV4, check_v4},
   };
   return versions;
 }
