@@ -149,7 +149,7 @@ int run_trigger(const Args& args) {
     if (run.status != 200) return fail(run, "cannot follow the run");
     const json j = json::parse(run.body);
     const std::string status = j["status"];
-    if (status != last) std::fprintf(stderr, "sluice trigger: run %s is %s\n", j["id"].get<std::string>().c_str(), status.c_str());
+    if (status != last) std::fprintf(stderr, "sluice trigger: run %s: %s\n", j["id"].get<std::string>().c_str(), status.c_str());
     last = status;
     if (status == "succeeded") return kExitSuccess;
     if (status == "failed" || status == "cancelled") {

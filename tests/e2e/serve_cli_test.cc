@@ -55,7 +55,8 @@ TEST_CASE("serve cli: sluice trigger starts a run with typed params and prints i
 
   r = run_sluice({"trigger", "--server", server.url(), "--wait", "train"}, dir.path(), env);
   CHECK(r.status == 0);
-  CHECK(r.err.find("is succeeded") != std::string::npos);
+  const std::string waited = r.out.substr(prefix.size(), r.out.size() - prefix.size() - 1);
+  CHECK(r.err.find("sluice trigger: run " + waited + ": succeeded\n") != std::string::npos);
 
   r = run_sluice({"trigger", "--server", server.url(), "--token", t, "--wait", "broken"}, dir.path());
   CHECK(r.status == 1);
