@@ -32,6 +32,7 @@ std::string what(const std::string& part) {
     if (n.kind == "env") return "env";
     if (n.kind == "outputs") return "outputs declaration";
     if (n.kind == "params") return "params";
+    if (n.kind == "stdlib") return "Lua standard library (a new sluice version)";
     return "'" + part + "'";
   }
   if (n.kind == "input") return "input '" + n.name + "'";

@@ -13,7 +13,9 @@
 
 #include "dsl/paths.h"
 #include "registry/artifact_store.h"
+#include "registry/sha256.h"
 #include "registry/sqlite_store.h"
+#include "stdlib/embedded.h"
 
 namespace sluice::engine {
 
@@ -21,6 +23,19 @@ namespace fs = std::filesystem;
 namespace reg = sluice::registry;
 
 namespace {
+
+// The Lua standard library compiled into this binary (stdlib/): what a Lua
+// step's `require` can load, so its digest is part of every Lua step's key.
+// Each file as "<path>\n<size>\n<bytes>", in path order.
+const std::string& stdlib_digest() {
+  static const std::string digest = [] {
+    std::string all;
+    for (const stdlib::EmbeddedFile& f : stdlib::embedded_files())
+      all.append(f.path).append("\n").append(std::to_string(f.source.size())).append("\n").append(f.source);
+    return "sha256:" + reg::sha256_hex(all);
+  }();
+  return digest;
+}
 
 std::optional<std::string> real_path(const std::string& p) {
   char* r = ::realpath(p.c_str(), nullptr);
@@ -341,6 +356,7 @@ struct StepCache::Impl {
       nlohmann::json params = nlohmann::json::object();
       for (const auto& [k, v] : opt.params) params[k] = v.to_text();
       kb.add_text("params", params.dump());
+      kb.add_digest("stdlib", stdlib_digest());
       for (uint32_t up : wf.dag.predecessors(node)) {
         for (const auto& [k, v] : rec.nodes[up].values) kb.add_text("value:" + name_of(up) + "." + k, v);
         for (const auto& [o, path] : rec.nodes[up].outputs) {

@@ -2,6 +2,7 @@
 // cache itself makes run again, and what `sluice why` says about it.
 #include <catch2/catch.hpp>
 
+#include <openssl/evp.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -239,4 +240,57 @@ outputs = { o = "out.txt" }
   CHECK(read_file(object_path(dir, digest)) == "original\n");
   CHECK(read_file(dir / (".sluice/runs/" + std::string(show["id"]) + "/make/data.txt")) == "original\n");
   CHECK(run_sluice({"artifacts", "verify"}, dir.path()).status == 0);
+}
+
+namespace {
+
+// The digest the store documents for the `stdlib` key part, computed here
+// from the source tree: each stdlib/**/*.lua as "<path>\n<size>\n<bytes>", in
+// path order.
+std::string stdlib_digest_of_sources() {
+  const fs::path root = fs::path(SLUICE_SOURCE_DIR) / "stdlib";
+  std::vector<std::string> paths;
+  for (const auto& e : fs::recursive_directory_iterator(root))
+    if (e.is_regular_file() && e.path().extension() == ".lua") paths.push_back(e.path().lexically_relative(root).string());
+  std::sort(paths.begin(), paths.end());
+  std::string all;
+  for (const std::string& p : paths) {
+    std::string bytes = read_file(root / p);
+    all += p + "\n" + std::to_string(bytes.size()) + "\n" + bytes;
+  }
+  unsigned char md[32];
+  unsigned int len = 0;
+  EVP_Digest(all.data(), all.size(), md, &len, EVP_sha256(), nullptr);
+  static const char* hex = "0123456789abcdef";
+  std::string out = "sha256:";
+  for (unsigned i = 0; i < len; ++i) out += {hex[md[i] >> 4], hex[md[i] & 15]};
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("cache: a Lua step's key holds the Lua standard library it can require") {
+  TempDir dir;
+  dir.write("wf.toml", R"(name = "luakey"
+[steps.score]
+lua_inline = '''
+local metrics = require("sluice.metrics")
+sluice.fs.write(ctx.outputs.o, type(metrics))
+return { ok = true }
+'''
+outputs = { o = "o.txt" }
+)");
+  RunResult r = run_sluice({"run", "wf.toml"}, dir.path());
+  INFO(r.out << r.err);
+  REQUIRE(r.status == 0);
+  RunResult why = run_sluice({"why", "--json", newest_run(dir), "score"}, dir.path());
+  REQUIRE(why.status == 0);
+  const nlohmann::json doc = nlohmann::json::parse(why.out);
+  const nlohmann::json& parts = doc["steps"][0]["key_parts"];
+  REQUIRE(parts.contains("stdlib"));
+  CHECK(parts["stdlib"] == stdlib_digest_of_sources());
+  CHECK(parts.contains("script"));
+  // The same binary, the same library: the second run is a cache hit.
+  r = run_sluice({"run", "wf.toml"}, dir.path());
+  CHECK(r.out.find("1 steps: 1 cached") != std::string::npos);
 }
