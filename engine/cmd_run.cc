@@ -143,6 +143,8 @@ int run_run(const Args& args) {
     return usage_error(run_command(), "--queued takes no FILE and no -p: the run's workflow and params are recorded");
   if (queued.empty() && !args.value("workflows").empty())
     return usage_error(run_command(), "--workflows goes with --queued: it names the folder sluice serve serves");
+  if (!queued.empty() && !args.value("parent").empty())
+    return usage_error(run_command(), "--parent does not go with --queued: a queued run's parent is recorded");
   RunOptions opt;
   RunStart start;
   dsl::WorkflowPtr wf;
@@ -163,6 +165,10 @@ int run_run(const Args& args) {
     wf = load_or_report(args.positional[0]);
     if (!wf) return kExitBadInput;
     if (!resolve_params(*wf, args.all("param"), opt.params)) return kExitBadInput;
+    if (!args.value("parent").empty()) {  // a child run of workflow.run / workflow.trigger
+      start.trigger = "child";
+      start.parent_run = args.value("parent");
+    }
   }
   int status = 0;
   if (!machine_options(run_command(), args, opt, status)) return status;
@@ -203,7 +209,8 @@ const Command& run_command() {
        {"verbose", 'v', "", "stream every step's output, prefixed with its name"},
        {"home", 0, "DIR", "the state folder (default: $SLUICE_HOME or ./.sluice)"},
        {"queued", 0, "RUN", "run RUN, queued in the store by 'sluice serve'"},
-       {"workflows", 0, "DIR", "with --queued: the folder the server serves (where workflow.trigger finds its target)"}},
+       {"workflows", 0, "DIR", "with --queued: the folder the server serves (where workflow.trigger finds its target)"},
+       {"parent", 0, "RUN", "record this run as a child of run RUN (workflow.run and workflow.trigger pass it)"}},
       0,
       1,
       run_run};
