@@ -148,3 +148,17 @@ with = { workflow = "retrain", params = { threshold = "high" } }
   CHECK(failure("badparams") == "workflow.trigger: param 'threshold' is a float; cannot use 'high'");
   CHECK(server.get("/api/v1/runs?workflow=retrain", t).json()["runs"].size() == 0);
 }
+
+TEST_CASE("serve feedback: sluice run takes --workflows only with --queued and --parent only without it") {
+  TempDir dir;
+  dir.write("a.toml", "name = \"a\"\n[steps.s]\nrun = \"true\"\n");
+  RunResult r = run_sluice({"run", "--workflows", dir.path(), "a.toml"}, dir.path());
+  CHECK(r.status == 2);
+  CHECK(r.err.substr(0, r.err.find('\n')) ==
+        "sluice run: error: --workflows goes with --queued: it names the folder sluice serve serves");
+  r = run_sluice({"run", "--queued", "r1", "--parent", "r0"}, dir.path());
+  CHECK(r.status == 2);
+  CHECK(r.err.substr(0, r.err.find('\n')) ==
+        "sluice run: error: --parent does not go with --queued: a queued run's parent is recorded");
+  CHECK(!fs::exists(dir / ".sluice"));  // nothing ran
+}
