@@ -54,6 +54,7 @@ struct ActionCall {
   std::chrono::milliseconds timeout{0};        // 0 = none (Lua steps get 60 s)
   uint64_t memory = 0;                         // resources.memory; 0 = the default (Lua: 512M)
   std::vector<std::string> http_hosts;         // sluice.http allow-list
+  std::string served_workflows;                // RunOptions::served_workflows ("" = not under sluice serve)
 };
 
 // The host side of a running action; valid during invoke(), on its thread.

@@ -141,6 +141,10 @@ int run_run(const Args& args) {
   if (queued.empty() && args.positional.empty()) return usage_error(run_command(), "missing argument");
   if (!queued.empty() && (!args.positional.empty() || !args.all("param").empty()))
     return usage_error(run_command(), "--queued takes no FILE and no -p: the run's workflow and params are recorded");
+  if (queued.empty() && !args.value("workflows").empty())
+    return usage_error(run_command(), "--workflows goes with --queued: it names the folder sluice serve serves");
+  if (!queued.empty() && !args.value("parent").empty())
+    return usage_error(run_command(), "--parent does not go with --queued: a queued run's parent is recorded");
   RunOptions opt;
   RunStart start;
   dsl::WorkflowPtr wf;
@@ -151,10 +155,20 @@ int run_run(const Args& args) {
     opt.params = q.params;
     start.run_id = queued;
     start.trigger = q.trigger;
+    // Under sluice serve: workflow.trigger queues runs of the served
+    // workflows. The server passes its folder; without it, the folder the
+    // run's own file was served from.
+    std::string served = args.value("workflows");
+    if (served.empty()) served = std::filesystem::path(wf->path).parent_path().string();
+    opt.served_workflows = std::filesystem::absolute(served).lexically_normal().string();
   } else {
     wf = load_or_report(args.positional[0]);
     if (!wf) return kExitBadInput;
     if (!resolve_params(*wf, args.all("param"), opt.params)) return kExitBadInput;
+    if (!args.value("parent").empty()) {  // a child run of workflow.run / workflow.trigger
+      start.trigger = "child";
+      start.parent_run = args.value("parent");
+    }
   }
   int status = 0;
   if (!machine_options(run_command(), args, opt, status)) return status;
@@ -176,14 +190,15 @@ const Command& run_command() {
       "run",
       "run a workflow on this machine",
       "sluice run [-p NAME=VALUE]... [-j N] [--keep-going] [--no-cache] [--only STEP | --from STEP] [--dry-run] [-v] FILE\n"
-      "       sluice run --queued RUN [--home DIR]",
+      "       sluice run --queued RUN [--home DIR] [--workflows DIR]",
       "Steps run in parallel as their dependencies finish, each in its own work dir\n"
       ".sluice/runs/RUN/STEP/ with a log per attempt. Exit status: 0 when every step\n"
       "succeeded or was skipped by 'when', 1 when a step failed, 2 for bad input,\n"
       "130 when interrupted.\n\n"
       "--queued RUN runs a run that 'sluice serve' queued in the store: this process\n"
       "claims it (a run is executed once, whoever else tries) and runs the workflow\n"
-      "source and params recorded with it.",
+      "source and params recorded with it; there workflow.trigger queues a run of a\n"
+      "workflow the server serves (--workflows DIR) instead of running a child.",
       {{"param", 'p', "NAME=VALUE", "override a param (typed against its declaration)", true},
        {"jobs", 'j', "N", "run at most N steps at once (default: the number of cores)"},
        {"keep-going", 'k', "", "after a failure, still run every step whose dependencies succeeded"},
@@ -193,7 +208,9 @@ const Command& run_command() {
        {"dry-run", 'n', "", "print what would run, in order, and run nothing"},
        {"verbose", 'v', "", "stream every step's output, prefixed with its name"},
        {"home", 0, "DIR", "the state folder (default: $SLUICE_HOME or ./.sluice)"},
-       {"queued", 0, "RUN", "run RUN, queued in the store by 'sluice serve'"}},
+       {"queued", 0, "RUN", "run RUN, queued in the store by 'sluice serve'"},
+       {"workflows", 0, "DIR", "with --queued: the folder the server serves (where workflow.trigger finds its target)"},
+       {"parent", 0, "RUN", "record this run as a child of run RUN (workflow.run and workflow.trigger pass it)"}},
       0,
       1,
       run_run};

@@ -532,6 +532,7 @@ struct Executor::Impl {
     call.workflow_name = wf.name;
     call.workflow_path = fs::absolute(fs::path(wf.path)).string();
     call.workflow_dir = wf_dir.string();
+    call.served_workflows = opt.served_workflows;
     if (step.kind == dsl::ActionKind::Lua) {
       call.script_path = (wf_dir / step.script).string();
       call.chunk_name = step.script;

@@ -47,6 +47,10 @@ struct RunOptions {
   std::map<std::string, std::map<std::string, std::string>> pinned_inputs;
   // The version of a plugin, for the cache keys of `uses` steps ("" = unknown).
   std::function<std::string(const std::string& plugin)> plugin_version;
+  // Set when `sluice serve` started this run (`sluice run --queued`): the
+  // folder of workflows the server serves (absolute). workflow.trigger then
+  // queues a run for the server instead of running a child (ActionCall).
+  std::string served_workflows;
 };
 
 struct AttemptRecord {

@@ -11,6 +11,7 @@
 #include "engine/proc_info.h"
 #include "engine/run_recorder.h"
 #include "engine/state_store.h"
+#include "sluice/version.h"
 
 namespace sluice::engine {
 
@@ -24,6 +25,21 @@ bool fail(const std::string& message) {
 }
 
 }  // namespace
+
+std::vector<reg::Write> queued_run_writes(const ServedWorkflow& w, const dsl::ParamValues& params, reg::Trigger trigger,
+                                          const std::string& run_id, int64_t now, const std::string& parent_run) {
+  return {reg::CreateRun{.id = run_id,
+                         .workflow_name = w.wf->name,
+                         .workflow_digest = w.digest,
+                         .params_json = params_json(params),
+                         .trigger = trigger,
+                         .status = reg::RunStatus::Queued,
+                         .at = now,
+                         .sluice_version = SLUICE_VERSION,
+                         .git_commit = w.git_commit,
+                         .parent_run = parent_run},
+          reg::QueueRun{.run_id = run_id, .at = now}};
+}
 
 bool claim_queued_run(const std::string& home, const std::string& run_id, QueuedRun& out) {
   std::unique_ptr<reg::Store> store;

@@ -20,7 +20,8 @@ ServeContext::ServeContext(ServeOptions options, std::unique_ptr<WallClock> c)
       pool(opt.home + "/sluice.db"),
       writer(open_state_store(opt.home)),
       limiter(opt.rate_limit, opt.rate_burst),
-      queue(QueueOptions{opt.home, opt.exe, opt.max_runs}, writer, pool),
+      queue(QueueOptions{opt.home, opt.exe, std::filesystem::absolute(opt.workflows_dir).lexically_normal().string(), opt.max_runs},
+            writer, pool),
       scheduler(*clock, writer, pool, queue, [this] { return catalog(); }) {}
 
 ServeContext::~ServeContext() {

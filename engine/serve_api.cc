@@ -52,6 +52,7 @@ json run_json(const reg::RunRow& r, const std::string& base) {
           {"workflow_digest", r.workflow_digest},
           {"status", reg::to_string(r.status)},
           {"trigger", reg::to_string(r.trigger)},
+          {"parent_run", opt_text(r.parent_run)},
           {"params", parse_object(r.params_json)},
           {"created_at", format_utc(r.created_at)},
           {"started_at", opt_time(r.started_at)},
@@ -121,20 +122,6 @@ std::string run_url(const std::string& base, const std::string& run_id) { return
 const ServedWorkflow& find_workflow(const Catalog& catalog, const std::string& name) {
   if (const ServedWorkflow* w = catalog.find(name)) return *w;
   throw ApiError{404, "not_found", "no workflow '" + name + "' is served here" + dsl::did_you_mean(name, catalog.names()), 0};
-}
-
-std::vector<reg::Write> queued_run_writes(const ServedWorkflow& w, const dsl::ParamValues& params, reg::Trigger trigger,
-                                          const std::string& run_id, int64_t now) {
-  return {reg::CreateRun{.id = run_id,
-                         .workflow_name = w.wf->name,
-                         .workflow_digest = w.digest,
-                         .params_json = params_json(params),
-                         .trigger = trigger,
-                         .status = reg::RunStatus::Queued,
-                         .at = now,
-                         .sluice_version = SLUICE_VERSION,
-                         .git_commit = w.git_commit},
-          reg::QueueRun{.run_id = run_id, .at = now}};
 }
 
 void get_healthz(Call& call) {

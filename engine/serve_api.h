@@ -8,6 +8,7 @@
 #include "dsl/params.h"
 #include "engine/serve_catalog.h"
 #include "engine/serve_http.h"
+#include "engine/queued_run.h"
 #include "registry/store.h"
 
 namespace sluice::engine {
@@ -23,10 +24,6 @@ void get_step_log(Call& call);
 void cancel_run(Call& call);
 void list_schedules(Call& call);
 void get_schedule(Call& call);
-
-// The writes that create run `run_id` of `w`, queued, with typed `params`.
-std::vector<registry::Write> queued_run_writes(const ServedWorkflow& w, const dsl::ParamValues& params,
-                                               registry::Trigger trigger, const std::string& run_id, int64_t now);
 
 // The workflow `name` from the served catalog, or 404 naming the closest one.
 const ServedWorkflow& find_workflow(const Catalog& catalog, const std::string& name);

@@ -12,6 +12,7 @@
 
 #include "engine/serve.h"
 #include "engine/serve_api.h"
+#include "engine/serve_models.h"
 #include "engine/serve_webhook.h"
 
 namespace sluice::engine {
@@ -45,6 +46,9 @@ const std::vector<Route>& routes() {
       {"POST", "/api/v1/runs/([^/]+)/cancel", S::Trigger, cancel_run},
       {"GET", "/api/v1/schedules", S::Read, list_schedules},
       {"GET", "/api/v1/schedules/([^/]+)", S::Read, get_schedule},
+      {"GET", "/api/v1/models", S::Read, list_models},
+      {"GET", "/api/v1/models/([^/]+)", S::Read, get_model},
+      {"PUT", "/api/v1/models/([^/]+)/aliases/([^/]+)", S::Admin, put_model_alias},
       {"POST", "/hooks/github", std::nullopt, github_hook},
   };
   return kRoutes;
@@ -182,13 +186,17 @@ void write_error(httplib::Response& res, const ApiError& e) {
 
 void install_routes(httplib::Server& server, ServeContext& ctx) {
   for (const Route& r : routes()) {
-    if (std::string(r.method) == "GET")
+    const std::string method = r.method;
+    auto with_body = [&ctx, &r](const httplib::Request& req, httplib::Response& res,
+                                const httplib::ContentReader& reader) { serve(r, ctx, req, res, &reader); };
+    if (method == "GET")
       server.Get(r.pattern, [&ctx, &r](const httplib::Request& req, httplib::Response& res) {
         serve(r, ctx, req, res, nullptr);
       });
+    else if (method == "PUT")
+      server.Put(r.pattern, with_body);
     else
-      server.Post(r.pattern, [&ctx, &r](const httplib::Request& req, httplib::Response& res,
-                                        const httplib::ContentReader& reader) { serve(r, ctx, req, res, &reader); });
+      server.Post(r.pattern, with_body);
   }
   server.set_error_handler(httplib::Server::HandlerWithResponse(
       [](const httplib::Request& req, httplib::Response& res) {

@@ -26,7 +26,7 @@ struct Call {
   httplib::Response& res;
   ServeContext& ctx;
   Caller caller;     // who called; empty for routes without a token
-  std::string body;  // the request body (POST), at most --max-body bytes
+  std::string body;  // the request body (POST, PUT), at most --max-body bytes
 
   // "http://HOST" as the client addressed this server.
   std::string base_url() const;

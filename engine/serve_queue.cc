@@ -259,7 +259,8 @@ bool RunQueue::spawn(const std::string& run_id, std::string& error) {
   sigfillset(&all);
   posix_spawnattr_setsigmask(&attr, &none);
   posix_spawnattr_setsigdefault(&attr, &all);
-  std::vector<std::string> args = {opt_.exe, "run", "--queued", run_id, "--home", opt_.home};
+  std::vector<std::string> args = {opt_.exe,  "run",        "--queued", run_id, "--home",
+                                   opt_.home, "--workflows", opt_.workflows_dir};
   std::vector<char*> argv;
   for (std::string& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);

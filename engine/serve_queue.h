@@ -25,6 +25,7 @@ namespace sluice::engine {
 struct QueueOptions {
   std::string home;     // the state folder the runs record into
   std::string exe;      // the sluice binary
+  std::string workflows_dir;  // the served folder (absolute), passed to runs as --workflows
   unsigned max_runs = 2;
 };
 

@@ -13,6 +13,12 @@
 #include <filesystem>
 #include <thread>
 
+#include "dsl/suggest.h"
+#include "engine/executor.h"
+#include "engine/queued_run.h"
+#include "engine/serve_catalog.h"
+#include "engine/state_store.h"
+
 extern char** environ;
 
 namespace sluice::engine {
@@ -20,7 +26,6 @@ namespace sluice::engine {
 namespace fs = std::filesystem;
 
 namespace {
-
 
 // "-p NAME=VALUE" text of one param value: strings as they are, everything
 // else as JSON (numbers, booleans, arrays), which `-p` parses against the
@@ -73,6 +78,92 @@ bool spawn_child(const std::vector<std::string>& argv, const std::string& cwd, C
   return true;
 }
 
+// The served workflow `target` names: its file (relative to the calling
+// workflow's folder, as under `sluice run`), else its name. Null with
+// `error` when the server does not serve it.
+const ServedWorkflow* find_served(const Catalog& cat, const ActionCall& call, const std::string& target,
+                                  std::string& error) {
+  std::error_code ec;
+  fs::path file = target;
+  if (file.is_relative()) file = fs::path(call.workflow_dir) / file;
+  file = fs::weakly_canonical(file, ec);
+  for (const auto& [name, w] : cat.workflows)
+    if (fs::weakly_canonical(w.path, ec) == file) return &w;
+  if (const ServedWorkflow* w = cat.find(target)) return w;
+  for (const LoadError& e : cat.errors)
+    if (fs::weakly_canonical(e.path, ec) == file) {
+      error = "'" + target + "' is not served: it does not validate (" + e.path + ")";
+      return nullptr;
+    }
+  const std::vector<std::string> names = cat.names();
+  std::string served;
+  for (const std::string& n : names) served += (served.empty() ? "" : ", ") + n;
+  error = "'" + target + "' is not a workflow sluice serve serves from " + call.served_workflows + " (it serves " +
+          (served.empty() ? std::string("none") : served) + ")" + dsl::did_you_mean(file.stem().string(), names);
+  return nullptr;
+}
+
+// workflow.trigger in a run `sluice serve` started: queues a run of the
+// served workflow for the server to start (its queue polls the store), with
+// this run as its parent, and returns at once.
+ActionResult queue_for_server(const ActionCall& call, ActionContext& ctx) {
+  ActionResult r;
+  const std::string target = call.args["workflow"].get<std::string>();
+  std::string error;
+  std::shared_ptr<const Catalog> cat = load_catalog(call.served_workflows);
+  const ServedWorkflow* w = find_served(*cat, call, target, error);
+  if (!w) {
+    r.error = "workflow.trigger: " + error;
+    return r;
+  }
+  // The params are typed like `-p NAME=VALUE` (templates give text), as for a child run.
+  const nlohmann::json given = call.args.contains("params") ? call.args["params"] : nlohmann::json::object();
+  if (!given.is_object()) {
+    r.error = "workflow.trigger: 'params' must be a table";
+    return r;
+  }
+  dsl::ParamValues params = dsl::default_params(*w->wf);
+  for (const auto& [k, v] : given.items())
+    if (!dsl::apply_override(*w->wf, k + "=" + param_text(v), params, error)) {
+      r.error = "workflow.trigger: " + error;
+      return r;
+    }
+  const std::string run_id = new_run_id();
+  const int64_t now = registry::now_ms();
+  std::vector<registry::Write> writes = {registry::PutWorkflow{
+      .name = w->wf->name, .digest = w->digest, .source = w->wf->source, .path = w->path, .at = now}};
+  for (registry::Write& x : queued_run_writes(*w, params, registry::Trigger::Child, run_id, now, call.run_id))
+    writes.push_back(std::move(x));
+  try {
+    open_state_store(call.home)->apply(std::move(writes));
+  } catch (const registry::StoreError& e) {
+    r.error = std::string("workflow.trigger: cannot queue the run: ") + e.what();
+    return r;
+  }
+  ctx.log("info: queued run " + run_id + " of workflow '" + w->wf->name + "' for sluice serve to start");
+  r.values["run_id"] = run_id;
+  r.values["status"] = "queued";
+  r.ok = true;
+  return r;
+}
+
+// Waits until run `run_id` is in the store (its recorder commits the run's
+// start a few milliseconds after it began), so a child run can name it as
+// its parent. False when it is not there within 10 s or the step is cancelled.
+bool wait_for_run_row(const std::string& home, const std::string& run_id, ActionContext& ctx) {
+  try {
+    std::unique_ptr<registry::Store> store = open_state_store(home);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (!store->run(run_id)) {
+      if (ctx.cancelled() || std::chrono::steady_clock::now() >= deadline) return false;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return true;
+  } catch (const registry::StoreError&) {
+    return false;
+  }
+}
+
 class WorkflowHandler : public ActionHandler {
  public:
   ActionResult invoke(const ActionCall& call, ActionContext& ctx) override {
@@ -87,6 +178,7 @@ class WorkflowHandler : public ActionHandler {
       r.error = "workflow." + call.action + ": 'workflow' must be the path of a workflow file";
       return r;
     }
+    if (trigger && !call.served_workflows.empty()) return queue_for_server(call, ctx);
     fs::path file = args["workflow"].get<std::string>();
     if (file.is_relative()) file = fs::path(call.workflow_dir) / file;
     std::error_code ec;
@@ -104,6 +196,14 @@ class WorkflowHandler : public ActionHandler {
         argv.push_back("-p");
         argv.push_back(k + "=" + param_text(v));
       }
+    }
+    // Recorded as a child of this run (trigger "child") once this run's own
+    // record is in the store; without it (it never came) as a plain run.
+    if (wait_for_run_row(call.home, call.run_id, ctx)) {
+      argv.push_back("--parent");
+      argv.push_back(call.run_id);
+    } else {
+      ctx.log("warning: run " + call.run_id + " is not in the store yet: the child run is not linked to it");
     }
     argv.push_back(file.string());
     ctx.log("info: starting a child run of " + file.string());
@@ -202,7 +302,10 @@ dsl::PluginManifest workflow_plugin_manifest() {
   };
   m.actions.push_back(dsl::make_plugin_action("run", "Run another workflow as a child run and wait; fails if it fails", params));
   m.actions.push_back(dsl::make_plugin_action(
-      "trigger", "Start a run of another workflow (under sluice run: a child run; its outcome is a value)", params));
+      "trigger",
+      "Start a run of another workflow (under sluice run: a child run, its outcome a value; under sluice serve: a "
+      "queued run the server starts)",
+      params));
   return m;
 }
 

@@ -5,7 +5,11 @@
 //   workflow.trigger  starts a run of another workflow — the feedback loop
 //                     (a monitor triggering retraining). Under `sluice run` it
 //                     is a child run the step waits for, whose outcome the
-//                     step reports in its values without failing.
+//                     step reports in its values without failing. In a run
+//                     `sluice serve` started (ActionCall::served_workflows),
+//                     it queues a run of a served workflow (trigger "child",
+//                     parent = this run) and returns at once: values
+//                     run_id and status "queued"; the server starts it.
 // A child run is a `sluice run` process of this same binary on the same state
 // folder, in its own process group: cancelling the step (fail-fast, Ctrl-C,
 // timeout) terminates it, and it is recorded as its own run (trigger "child").

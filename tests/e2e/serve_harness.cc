@@ -136,7 +136,9 @@ Reply TestServer::request(const std::string& method, const std::string& path, co
   cli.set_read_timeout(30, 0);
   httplib::Headers h;
   for (const auto& [k, v] : headers) h.emplace(k, v);
-  httplib::Result res = method == "GET" ? cli.Get(path, h) : cli.Post(path, h, body, "application/json");
+  httplib::Result res = method == "GET"   ? cli.Get(path, h)
+                        : method == "PUT" ? cli.Put(path, h, body, "application/json")
+                                          : cli.Post(path, h, body, "application/json");
   Reply out;
   if (!res) return out;
   out.status = res->status;
@@ -164,6 +166,12 @@ Reply TestServer::post(const std::string& path, const std::string& body, const s
   std::map<std::string, std::string> h = headers;
   if (!token.empty()) h["Authorization"] = "Bearer " + token;
   return request("POST", path, body, h);
+}
+
+Reply TestServer::put(const std::string& path, const std::string& body, const std::string& token) const {
+  std::map<std::string, std::string> h;
+  if (!token.empty()) h["Authorization"] = "Bearer " + token;
+  return request("PUT", path, body, h);
 }
 
 nlohmann::json TestServer::wait_run(const std::string& run_id, const std::string& token, int timeout_s) const {

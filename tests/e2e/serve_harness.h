@@ -57,6 +57,8 @@ class TestServer {
   Reply get(const std::string& path, const std::string& token = "") const;
   Reply post(const std::string& path, const std::string& body, const std::string& token = "",
              const std::map<std::string, std::string>& headers = {}) const;
+  Reply put(const std::string& path, const std::string& body, const std::string& token = "") const;
+  // GET, POST or PUT; the answer is checked against docs/openapi.yaml.
   Reply request(const std::string& method, const std::string& path, const std::string& body,
                 const std::map<std::string, std::string>& headers) const;
 

@@ -61,6 +61,8 @@ outputs = { txt = "report.txt" }
   REQUIRE(runs.count("child") == 1);
   std::string child_id = runs["child"]["id"];
   CHECK(runs["child"]["status"] == "succeeded");
+  CHECK(runs["child"]["trigger"] == "child");
+  CHECK(runs["child"]["parent_run"] == runs["parent"]["id"]);
   auto child = show(dir, child_id);
   CHECK(child["steps"][0]["values"]["lr"] == "0.3");
   auto parent = show(dir, runs["parent"]["id"]);
