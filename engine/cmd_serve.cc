@@ -152,7 +152,7 @@ const Command& serve_command() {
       "Serves every workflow file (*.toml) in --workflows that validates; SIGHUP reloads\n"
       "them, SIGTERM drains (requests in flight finish, runs keep going and the next\n"
       "server adopts them). Every endpoint but /healthz and /hooks/github needs a token\n"
-      "from 'sluice token create'. See docs/http-api.md.",
+      "from 'sluice token create'. See docs/api.md.",
       {{"listen", 0, "HOST:PORT", "where to listen (default 127.0.0.1:8080; port 0 = any free port)"},
        {"workflows", 0, "DIR", "the folder of workflow files to serve (default: .)"},
        {"home", 0, "DIR", "the state folder (default: $SLUICE_HOME or ./.sluice)"},

@@ -1,5 +1,5 @@
 #pragma once
-// The handlers of API v1 (docs/http-api.md, docs/openapi.yaml). Each takes
+// The handlers of API v1 (docs/api.md, docs/openapi.yaml). Each takes
 // the request, checks what only it knows (the workflow a token is limited
 // to, the body), and answers JSON or throws ApiError.
 #include <string>

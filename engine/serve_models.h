@@ -1,5 +1,5 @@
 #pragma once
-// The model registry over HTTP (docs/http-api.md, "Models"): list models,
+// The model registry over HTTP (docs/api.md, "Models"): list models,
 // show one with its versions and alias history, and move an alias. Models
 // are not any one workflow's, so these need a token that is not limited to
 // a workflow: read scope to look, admin scope to move an alias.
