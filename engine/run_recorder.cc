@@ -232,15 +232,21 @@ struct RunRecorder::Impl {
     const bool dir = fs::is_directory(path, ec);
     std::string rel = fs::path(path).lexically_relative(item.workdir).string();
     reg::Result<reg::Digest> digest = reg::Error{"unknown"};
+    std::optional<int64_t> size;
     if (auto known = item.output_digests.find(name); known != item.output_digests.end()) {
       digest = reg::Digest::parse(known->second);
-    } else {
-      digest = dir ? cas->put_tree_at(item.workdir, rel) : cas->put_file_at(item.workdir, rel);
+    } else if (dir) {
+      digest = cas->put_tree_at(item.workdir, rel);
+    } else if (auto stored = cas_batch->put_file_at(item.workdir, rel)) {
+      // Through the batch, like the logs: durable before the batch's writes.
+      digest = stored->digest;
+      size = static_cast<int64_t>(stored->size);
     }
     if (!digest) return {};
-    auto size = cas->size(*digest);
+    if (!size)
+      if (auto s = cas->size(*digest)) size = static_cast<int64_t>(*s);
     writes.push_back(reg::PutArtifact{digest->str(), dir ? reg::ArtifactKind::Tree : reg::ArtifactKind::File,
-                                      size ? static_cast<int64_t>(*size) : 0, reg::now_ms()});
+                                      size.value_or(0), reg::now_ms()});
     return digest->str();
   }
 

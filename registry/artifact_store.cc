@@ -1446,9 +1446,9 @@ struct ArtifactStore::Batch::State {
     return r;
   }
 
-  Result<Stored> put_file(const std::string& path) {
+  Result<Stored> put_file(const std::string& path, bool nofollow = false) {
     Fd fd;
-    if (auto r = ArtifactStore::Impl::open_source(path, false, fd); !r) return Error{r.error()};
+    if (auto r = ArtifactStore::Impl::open_source(path, nofollow, fd); !r) return Error{r.error()};
     struct stat before {};
     if (::fstat(fd.get(), &before) != 0) return Error{sys_error("inspect", path)};
     if (auto r = ArtifactStore::Impl::check_regular(before, path); !r) return Error{r.error()};
@@ -1532,6 +1532,11 @@ ArtifactStore::Batch& ArtifactStore::Batch::operator=(Batch&&) noexcept = defaul
 ArtifactStore::Batch::~Batch() = default;
 
 Result<Stored> ArtifactStore::Batch::put_file(const std::string& path) { return state_->put_file(path); }
+Result<Stored> ArtifactStore::Batch::put_file_at(const std::string& root, const std::string& relative) {
+  auto resolved = resolve_inside(root, relative);
+  if (!resolved) return Error{resolved.error()};
+  return state_->put_file(*resolved, true);
+}
 Result<void> ArtifactStore::Batch::commit() { return state_->commit(); }
 size_t ArtifactStore::Batch::pending() const { return state_->pending.size(); }
 

@@ -226,6 +226,9 @@ class ArtifactStore::Batch {
 
   // As ArtifactStore::put_file (a symlink is followed; only regular files).
   Result<Stored> put_file(const std::string& path);
+  // As ArtifactStore::put_file_at: `relative` must be a safe relative path
+  // that does not resolve (through symlinks) outside `root`.
+  Result<Stored> put_file_at(const std::string& root, const std::string& relative);
   // Makes the batch's objects durable and present; the batch is then empty
   // and can be reused. On failure no temp file is left behind and none of
   // the batch's new objects may be assumed present.
