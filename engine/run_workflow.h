@@ -16,6 +16,7 @@ struct RunStart {
   std::string run_id;           // a queued run's id (`--queued`); empty: a new id
   std::string announce;         // printed with the new run's id before it starts ("retrying ...: ")
   bool dry_run = false;
+  bool resume = false;          // `sluice resume`: run_id was taken over (engine/resume.h), not created
 };
 
 // -j, -k, -v, --no-cache and --home from `args` into `opt`, with the
