@@ -321,6 +321,7 @@ struct Executor::Impl {
       // (`sluice resume` checks them before it takes the run over).
       if (state == NodeState::Succeeded || state == NodeState::Cached) cache.restore_recorded(node);
       restored[node] = true;
+      rec.nodes[node].restored = true;
       plan.restore(node, state, f->second.skip);
     }
   }

@@ -107,6 +107,7 @@ struct NodeRecord {
   std::string cache_key;                              // "" = not computed
   std::vector<KeyPart> key_parts;                     // sorted by part
   std::string cache_note;  // registry::SetStepStatus::cache_note
+  bool restored = false;   // `sluice resume`: finished before the engine died; attempts are in the store
 };
 
 struct RunRecord {
