@@ -312,8 +312,10 @@ struct Executor::Impl {
     for (uint32_t node : wf.dag.topological_order()) {
       if (plan.state(node) == NodeState::Excluded) continue;
       const std::string& name = wf.dag.node(node).name;
-      if (auto u = from.unfinished.find(name); u != from.unfinished.end())
+      if (auto u = from.unfinished.find(name); u != from.unfinished.end()) {
         plan.resume_attempts(node, u->second.recorded, u->second.interrupted);
+        rec.nodes[node].earlier_attempts = u->second.recorded;
+      }
       auto f = from.finished.find(name);
       if (f == from.finished.end() || is_final(plan.state(node))) continue;
       const NodeState state = f->second.state;

@@ -107,7 +107,10 @@ struct NodeRecord {
   std::string cache_key;                              // "" = not computed
   std::vector<KeyPart> key_parts;                     // sorted by part
   std::string cache_note;  // registry::SetStepStatus::cache_note
-  bool restored = false;   // `sluice resume`: finished before the engine died; attempts are in the store
+  // `sluice resume`: finished before the engine died (its attempts are in
+  // the store); or how many attempts were recorded before this process's.
+  bool restored = false;
+  int earlier_attempts = 0;
 };
 
 struct RunRecord {

@@ -163,11 +163,11 @@ TEST_CASE("resume: kill -9 while a step runs, then resume finishes the same run 
   REQUIRE(wait_sluice(resumer) == 0);
   CHECK(read_file(c.dir / "resume.out").rfind("resuming run " + id + ": 1 finished step restored, 1 interrupted step runs again\n", 0) == 0);
   CHECK(read_file(c.dir / "resume.err").empty());
-  // The summary: a was restored, b ran (its second attempt), c ran.
+  // The summary: a was restored, b ran its second attempt, c ran.
   const std::string out = read_file(c.dir / "resume.out");
   CHECK(out.find("3 steps: 3 succeeded (") != std::string::npos);
   CHECK(out.find("\na     succeeded          -   restored\n") != std::string::npos);
-  CHECK(out.find("\nb     succeeded          1  ") != std::string::npos);
+  CHECK(out.find("\nb     succeeded          2  ") != std::string::npos);  // the interrupted attempt and this one
   // a ran once; b ran again (attempt 2); c ran once.
   CHECK(c.trace() == "a\nb\nb\nc\n");
 
