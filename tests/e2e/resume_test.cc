@@ -10,8 +10,10 @@
 
 #include <chrono>
 #include <filesystem>
+#include <set>
 #include <thread>
 
+#include "e2e/crash_helpers.h"
 #include "e2e/harness.h"
 #include "e2e/store_helpers.h"
 
@@ -362,4 +364,62 @@ TEST_CASE("resume: of two concurrent resumes of one run exactly one runs it") {
   auto resumed = query(c.dir / ".sluice/sluice.db", "SELECT count(*) FROM events WHERE kind = 'run_resumed'");
   CHECK(resumed == std::vector<std::string>{"1"});
   check_never_running_twice(c.dir, id);
+}
+
+TEST_CASE("resume: kill -9 at many points of a 25-step run, then resume finishes it with nothing finished run again") {
+  TempDir dir;
+  dir.write("wf.toml", chains_workflow());
+  const std::vector<std::string> env = {"EXEC_LOG=" + (dir / "exec.log")};
+  // Kill after this many steps were reported done: early, in the middle, late.
+  for (size_t kill_after : {1u, 8u, 17u, 24u}) {
+    DYNAMIC_SECTION("kill after " << kill_after << " steps") {
+      fs::remove_all(dir / ".sluice");
+      fs::remove(dir / "exec.log");
+      int pid = spawn_sluice({"run", "-j", "3", "wf.toml"}, dir.path(), dir / "out", dir / "err", env);
+      auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+      while (reported_done(read_file(dir / "out")).size() < kill_after && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(std::chrono::milliseconds(2));
+      ::kill(pid, SIGKILL);
+      CHECK(wait_sluice(pid) == 128 + SIGKILL);
+      const std::set<std::string> told = reported_done(read_file(dir / "out"));
+      REQUIRE(told.size() >= kill_after);
+      REQUIRE(told.size() < 25);
+      std::this_thread::sleep_for(std::chrono::milliseconds(1200));  // steps it left running finish (orphans)
+      const std::string id = newest_run(dir);
+      // What the store says finished before the resume (the terminal was
+      // told of a subset of it).
+      std::set<std::string> finished;
+      const json before = show_run(dir, id);
+      for (const auto& st : before["steps"])
+        if (st["status"] == "succeeded") finished.insert(st["node"].get<std::string>());
+      for (const std::string& node : told) CHECK(finished.count(node) == 1);
+
+      fs::remove(dir / "exec.log");
+      RunResult r = run_sluice({"resume", "-j", "3", id}, dir.path(), env);
+      INFO(r.out << r.err);
+      REQUIRE(r.status == 0);
+      CHECK(list_runs(dir).size() == 1);
+      CHECK(list_runs(dir)[0]["status"] == "succeeded");
+      // Exactly the steps that had not finished ran, once each.
+      const std::set<std::string> ran = lines(dir.read("exec.log"));
+      auto show = show_run(dir, id);
+      REQUIRE(show["steps"].size() == 25);
+      for (const auto& st : show["steps"]) {
+        const std::string node = st["node"];
+        INFO(node);
+        CHECK(st["status"] == "succeeded");
+        CHECK(ran.count(node) == (finished.count(node) ? 0u : 1u));
+        if (finished.count(node)) CHECK(st["attempts"].size() == 1);
+        CHECK(st["attempts"].back()["status"] == "succeeded");
+        for (size_t i = 0; i + 1 < st["attempts"].size(); ++i)
+          CHECK(st["attempts"][i]["error"] == "engine died (pid " + std::to_string(pid) + ")");
+        CHECK(fs::exists(object_path(dir, st["outputs"]["o"]["digest"])));
+      }
+      CHECK(read_file(dir / (".sluice/runs/" + id + "/all/all.txt")) == expected_all());
+      check_never_running_twice(dir, id);
+      CHECK(quick_check(dir / ".sluice/sluice.db") == "ok\n");
+      RunResult verify = run_sluice({"artifacts", "verify"}, dir.path());
+      CHECK(verify.status == 0);
+    }
+  }
 }
