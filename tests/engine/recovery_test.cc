@@ -86,3 +86,33 @@ TEST_CASE("recovery: runs whose owner is gone are failed, live ones are left alo
   // Idempotent: nothing left to recover.
   CHECK(recover_dead_runs(*store, home).empty());
 }
+
+TEST_CASE("recovery: engine_died tells a dead run from a live or an ordinarily finished one") {
+  sluice::test::ScratchDir dir;
+  const std::string home = dir.path;
+  auto store = reg::open_sqlite_store(home + "/sluice.db");
+  const int64_t gone = dead_pid();
+  store->apply(running_run("dead", gone, "", ""));
+  store->apply(running_run("alive", getpid(), process_start_id(getpid()), ""));
+  store->apply(running_run("failed", gone, "", ""));
+  store->apply({reg::SetRunStatus{.run_id = "failed", .status = reg::RunStatus::Failed, .at = 2, .error = "x"},
+                reg::AddEvent{.run_id = "failed", .at = 2, .kind = "run_finished"}});
+  CHECK(engine_died(*store, *store->run("dead")));  // running, owner gone
+  CHECK_FALSE(engine_died(*store, *store->run("alive")));
+  CHECK_FALSE(engine_died(*store, *store->run("failed")));  // failed by itself
+  // Recovery fails the dead run; it still counts as dead (its last event says so).
+  CHECK(recover_dead_runs(*store, home) == std::vector<std::string>{"dead"});
+  auto dead = store->run("dead");
+  CHECK(dead->status == reg::RunStatus::Failed);
+  CHECK(dead->error == engine_died_error(gone));
+  CHECK(is_engine_died_error(dead->error));
+  CHECK_FALSE(is_engine_died_error("exit code 1"));
+  CHECK(engine_died(*store, *dead));
+  // Once a run was taken over (here: by this live process), recovery leaves it.
+  store->apply(running_run("taken", gone, "", ""));
+  store->apply({reg::ResumeRun{.run_id = "taken", .dead_pid = gone, .pid = getpid(), .start = process_start_id(getpid()),
+                               .at = 3}});
+  CHECK(recover_dead_runs(*store, home).empty());
+  CHECK(store->run("taken")->status == reg::RunStatus::Running);
+  CHECK_FALSE(engine_died(*store, *store->run("taken")));
+}
