@@ -32,16 +32,19 @@ std::string process_start_id(int64_t pid) {
   if (close == std::string::npos) return {};
   std::istringstream fields(stat.substr(close + 1));
   std::string field;
-  for (int i = 3; i <= 22 && fields >> field; ++i)
+  for (int i = 3; i <= 22 && fields >> field; ++i) {
+    // A zombie (exited, not yet reaped by its parent) runs nothing any more.
+    if (i == 3 && (field == "Z" || field == "X")) return {};
     if (i == 22) return first_line("/proc/sys/kernel/random/boot_id") + " " + field;
+  }
   return {};
 }
 
 bool owner_alive(int64_t pid, const std::string& start_id) {
   if (pid <= 0) return false;
   if (::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) return false;
-  if (start_id.empty()) return true;
-  return process_start_id(pid) == start_id;
+  const std::string now = process_start_id(pid);
+  return !now.empty() && (start_id.empty() || now == start_id);
 }
 
 std::string engine_died_error(int64_t pid) { return "engine died (pid " + std::to_string(pid) + ")"; }

@@ -16,11 +16,12 @@ namespace sluice::engine {
 
 // "<boot id> <start time>" of process `pid` (start time in clock ticks since
 // boot, from /proc/PID/stat), which a later process reusing the pid does not
-// share; "" when the process does not exist.
+// share; "" when the process does not exist or is a zombie (it exited and
+// its parent has not reaped it yet).
 std::string process_start_id(int64_t pid);
 
-// Whether the process recorded as (pid, start_id) is still running. An empty
-// start_id compares the pid alone.
+// Whether the process recorded as (pid, start_id) is still running (a
+// zombie is not). An empty start_id compares the pid alone.
 bool owner_alive(int64_t pid, const std::string& start_id);
 
 // Marks every running run whose owner process is gone as failed with

@@ -50,6 +50,16 @@ TEST_CASE("recovery: a process's start id tells it apart from a later process wi
   CHECK(process_start_id(gone).empty());
   CHECK_FALSE(owner_alive(gone, ""));
   CHECK_FALSE(owner_alive(0, ""));
+  // A child that exited but is not reaped yet (a zombie) runs nothing.
+  pid_t zombie = fork();
+  if (zombie == 0) _exit(0);
+  const std::string start = process_start_id(zombie);  // may be read before or after it exits
+  for (int i = 0; i < 500 && !process_start_id(zombie).empty(); ++i) usleep(2000);
+  CHECK(process_start_id(zombie).empty());
+  CHECK_FALSE(owner_alive(zombie, start));
+  CHECK_FALSE(owner_alive(zombie, ""));
+  int status = 0;
+  waitpid(zombie, &status, 0);
 }
 
 TEST_CASE("recovery: runs whose owner is gone are failed, live ones are left alone") {
