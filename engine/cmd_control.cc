@@ -211,25 +211,29 @@ int run_resume(const Args& args) {
   if (!machine_options(resume_command(), args, opt, status)) return status;
   opt.params = rec->params;
   opt.no_cache = rec->run.no_cache;
-  Takeover takeover;
-  std::string error;
-  try {
-    if (!take_over_run(*store, home, rec->run, takeover, error)) {
-      std::fprintf(stderr, "sluice resume: error: %s\n", error.c_str());
-      return kExitBadInput;
-    }
-  } catch (const reg::StoreError& e) {
-    std::fprintf(stderr, "sluice resume: error: cannot take run %s over: %s\n", id.c_str(), e.what());
-    return kExitInternal;
-  }
-  opt.resume = std::move(takeover.from);
-  store.reset();
-  std::printf("resuming run %s: %s\n", id.c_str(), describe(takeover).c_str());
   RunStart start;
   start.run_id = id;
   start.trigger = reg::to_string(rec->run.trigger);
   start.parent_run = rec->run.parent_run;
-  start.resume = true;
+  // After the checks (plugins, resources): a run that cannot start is left
+  // as it was, for a later resume.
+  start.take_over = [&](RunOptions& o) {
+    Takeover takeover;
+    std::string error;
+    try {
+      if (!take_over_run(*store, home, rec->run, takeover, error)) {
+        std::fprintf(stderr, "sluice resume: error: %s\n", error.c_str());
+        return kExitBadInput;
+      }
+    } catch (const reg::StoreError& e) {
+      std::fprintf(stderr, "sluice resume: error: cannot take run %s over: %s\n", id.c_str(), e.what());
+      return kExitInternal;
+    }
+    o.resume = std::move(takeover.from);
+    store.reset();
+    std::printf("resuming run %s: %s\n", id.c_str(), describe(takeover).c_str());
+    return kExitSuccess;
+  };
   return run_workflow(resume_command(), *rec->wf, std::move(opt), start);
 }
 
