@@ -62,25 +62,24 @@ bool take_over_run(reg::Store& store, const std::string& home, const reg::RunRow
                    std::string& error) {
   const int64_t now = reg::now_ms();
   const std::string why = engine_died_error(run.owner_pid);
-  // The steps of a recovered run that recovery failed with "engine died
-  // (pid N)" were interrupted, not failed by themselves.
-  const bool recovered = run.status == reg::RunStatus::Failed;
-  auto objects = reg::ArtifactStore::open(home);
-  if (!objects) {
-    error = "cannot open the artifact store: " + objects.error();
+  std::optional<reg::ArtifactStore> cas;
+  if (auto opened = reg::ArtifactStore::open(home); opened) {
+    cas.emplace(std::move(*opened));
+  } else {
+    error = "cannot open the artifact store: " + opened.error();
     return false;
   }
-  const std::string me_start = process_start_id(::getpid());
   std::vector<reg::Write> writes{reg::ResumeRun{.run_id = run.id, .dead_pid = run.owner_pid, .dead_start = run.owner_start,
-                                                .pid = ::getpid(), .start = me_start, .at = now}};
-  std::optional<reg::ArtifactStore> cas;
+                                                .pid = ::getpid(), .start = process_start_id(::getpid()), .at = now}};
   for (const reg::StepRow& s : store.steps(run.id)) {
+    // Unfinished, or failed by crash recovery (whenever that happened: the
+    // run as read may predate it): interrupted, not failed by itself.
     std::optional<NodeState> state = node_state(s.status);
-    const bool interrupted = !state || (recovered && s.status == reg::StepStatus::Failed && is_engine_died_error(s.error));
+    const bool interrupted = !state || (s.status == reg::StepStatus::Failed && is_engine_died_error(s.error));
     if (!interrupted) {
       for (const reg::OutputRow& o : store.outputs(run.id, s.node)) {
         auto d = reg::Digest::parse(o.digest);
-        if (!d || !objects->exists(*d)) {
+        if (!d || !cas->exists(*d)) {
           error = "run " + run.id + " cannot be resumed: output '" + o.name + "' of step '" + s.node +
                   "' is gone from the artifact store (sluice retry " + run.id + " runs the step again)";
           return false;
@@ -104,7 +103,7 @@ bool take_over_run(reg::Store& store, const std::string& home, const reg::RunRow
                                             describe(out)});
   try {
     store.apply(writes);
-  } catch (const reg::StoreError& e) {
+  } catch (const reg::StoreError&) {
     // Lost the race: say what the run is now, as a refusal would.
     std::optional<reg::RunRow> now_run = store.run(run.id);
     if (now_run && now_run->owner_pid != run.owner_pid) {
