@@ -15,7 +15,8 @@ namespace {
 std::vector<const Command*> commands() {
   return {&validate_command(), &graph_command(),     &run_command(),     &runs_command(),     &show_command(),
           &logs_command(),     &artifacts_command(), &lineage_command(), &why_command(),      &cache_command(),
-          &cancel_command(),   &retry_command(),     &rerun_command(),   &plugins_command(),  &models_command(),
+          &cancel_command(),   &retry_command(),     &rerun_command(),   &resume_command(),   &plugins_command(),
+          &models_command(),
           &serve_command(),    &token_command(),     &trigger_command(), &schedule_command()};
 }
 

@@ -36,6 +36,7 @@ const Command& cache_command();
 const Command& cancel_command();
 const Command& retry_command();
 const Command& rerun_command();
+const Command& resume_command();
 const Command& serve_command();
 const Command& token_command();
 const Command& trigger_command();

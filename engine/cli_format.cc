@@ -18,6 +18,10 @@ std::string iso_time(std::optional<int64_t> ms) {
   return buf;
 }
 
+std::string count_noun(size_t n, const std::string& noun) {
+  return std::to_string(n) + " " + noun + (n == 1 ? "" : "s");
+}
+
 std::string format_bytes(int64_t bytes) {
   if (bytes < 1000) return std::to_string(bytes) + " B";
   static constexpr const char* kUnits[] = {"KB", "MB", "GB", "TB", "PB"};

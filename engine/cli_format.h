@@ -1,6 +1,7 @@
 #pragma once
 // What the commands that read the store share: common options, times, sizes,
 // and naming an artifact on the command line.
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -17,6 +18,8 @@ extern const OptionSpec kJsonOption;  // --json
 std::string iso_time(std::optional<int64_t> ms);
 // "12 B", "3.4 KB", "1.2 GB" (powers of 1000).
 std::string format_bytes(int64_t bytes);
+// "1 step", "3 steps": `n` and the noun, with an 's' unless n is 1.
+std::string count_noun(size_t n, const std::string& noun);
 
 // The recorded artifact `text` names: a whole digest ("sha256:<hex>" or
 // "sha256:<hex>.tree"), or the start of one ("sha256:9c38b", "9c38b", at

@@ -1,11 +1,12 @@
-// `sluice cancel RUN`, `sluice retry RUN` and `sluice rerun RUN`: acting on
-// a recorded run.
+// `sluice cancel RUN`, `sluice retry RUN`, `sluice rerun RUN` and `sluice
+// resume RUN`: acting on a recorded run.
 #include <signal.h>
 
 #include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <cstdio>
+#include <filesystem>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -15,6 +16,7 @@
 #include "engine/cli_format.h"
 #include "engine/exit_status.h"
 #include "engine/recovery.h"
+#include "engine/resume.h"
 #include "engine/run_workflow.h"
 #include "engine/state_store.h"
 
@@ -189,6 +191,57 @@ int run_rerun(const Args& args) {
   return run_workflow(rerun_command(), *rec->wf, std::move(opt), start);
 }
 
+// ---- resume
+
+int run_resume(const Args& args) {
+  const std::string home = state_home(args);
+  // A run whose engine died is taken over as it is: running (no process
+  // marked it failed yet, so a client of `sluice serve` never sees it fail
+  // on the way) or failed by recovery.
+  auto store = open_history_store("resume", home, false);
+  if (!store) return kExitBadInput;
+  const std::string& id = args.positional[0];
+  std::optional<Recorded> rec = load_recorded(resume_command(), *store, id);
+  if (!rec) return kExitBadInput;
+  if (std::string refusal = resume_refusal(*store, rec->run); !refusal.empty()) {
+    std::fprintf(stderr, "sluice resume: error: %s\n", refusal.c_str());
+    return kExitBadInput;
+  }
+  RunOptions opt;
+  int status = 0;
+  if (!machine_options(resume_command(), args, opt, status)) return status;
+  opt.params = rec->params;
+  opt.no_cache = rec->run.no_cache;
+  // `sluice serve` resuming its run passes the folder it serves, as for
+  // `sluice run --queued`: workflow.trigger then queues runs there.
+  if (!args.value("workflows").empty())
+    opt.served_workflows = std::filesystem::absolute(args.value("workflows")).lexically_normal().string();
+  RunStart start;
+  start.run_id = id;
+  start.trigger = reg::to_string(rec->run.trigger);
+  start.parent_run = rec->run.parent_run;
+  // After the checks (plugins, resources): a run that cannot start is left
+  // as it was, for a later resume.
+  start.take_over = [&](RunOptions& o) {
+    Takeover takeover;
+    std::string error;
+    try {
+      if (!take_over_run(*store, home, rec->run, takeover, error)) {
+        std::fprintf(stderr, "sluice resume: error: %s\n", error.c_str());
+        return kExitBadInput;
+      }
+    } catch (const reg::StoreError& e) {
+      std::fprintf(stderr, "sluice resume: error: cannot take run %s over: %s\n", id.c_str(), e.what());
+      return kExitInternal;
+    }
+    o.resume = std::move(takeover.from);
+    store.reset();
+    std::printf("resuming run %s: %s\n", id.c_str(), describe(takeover).c_str());
+    return kExitSuccess;
+  };
+  return run_workflow(resume_command(), *rec->wf, std::move(opt), start);
+}
+
 const std::vector<OptionSpec> kRunOptions = {
     {"jobs", 'j', "N", "run at most N steps at once (default: the number of cores)"},
     {"keep-going", 'k', "", "after a failure, still run every step whose dependencies succeeded"},
@@ -218,11 +271,32 @@ const Command& retry_command() {
                            "A new run (trigger 'retry') of the workflow source and params RUN recorded.\n"
                            "Steps that succeeded (or were cached) in RUN are restored from its results\n"
                            "without running; the failed, cancelled, skipped and never-started ones run.\n"
-                           "This is also how a run whose engine died (kill -9, power cut) is resumed.",
+                           "A run whose engine died (kill -9, power cut) can also be continued as itself\n"
+                           "with 'sluice resume'.",
                            kRunOptions,
                            1,
                            1,
                            run_retry};
+  return cmd;
+}
+
+const Command& resume_command() {
+  static const Command cmd{"resume",
+                           "continue a run whose engine died (kill -9, crash, power cut) in the same run",
+                           "sluice resume RUN [-j N] [--keep-going] [-v] [--home DIR] [--workflows DIR]",
+                           "RUN itself goes on, with the workflow source and params it recorded: steps\n"
+                           "that finished keep their records and are restored from the store without\n"
+                           "running; steps that were running when the engine died start a new attempt\n"
+                           "(the interrupted one stays recorded, failed with 'engine died'); steps that\n"
+                           "never started run. Only a run whose engine died can be resumed: for a run\n"
+                           "that failed or was cancelled, 'sluice retry' makes a new run. This process\n"
+                           "takes the run over in one transaction, so of two 'sluice resume RUN' one runs it.",
+                           {kRunOptions[0], kRunOptions[1], kRunOptions[3], kHomeOption,
+                            {"workflows", 0, "DIR",
+                             "a run of 'sluice serve': the folder it serves (where workflow.trigger queues)"}},
+                           1,
+                           1,
+                           run_resume};
   return cmd;
 }
 

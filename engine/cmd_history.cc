@@ -117,6 +117,9 @@ int run_show(const Args& args) {
     for (const reg::OutputRow& o : store->outputs(id, s.node))
       std::printf("    output %s = %s (%s)\n", o.name.c_str(), o.path.c_str(), o.digest.c_str());
     if (!s.error.empty()) std::printf("    error  %s\n", s.error.c_str());
+    if (s.attempts > 1)  // retried, or resumed after its engine died: each attempt and how it ended
+      for (const reg::AttemptRow& a : store->attempts(id, s.node))
+        std::printf("    attempt %d %s%s\n", a.number, reg::to_string(a.status), a.error.empty() ? "" : (": " + a.error).c_str());
     if (s.status == reg::StepStatus::Cached) {
       // cache_note: "hit RUN NODE" or "reused RUN NODE" (registry/store.h)
       size_t a = s.cache_note.find(' '), b = a == std::string::npos ? a : s.cache_note.find(' ', a + 1);

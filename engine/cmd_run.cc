@@ -100,12 +100,16 @@ int run_workflow(const Command& cmd, const dsl::Workflow& wf, RunOptions opt, co
     for (const std::string& l : dry.dry_run()) std::printf("%s\n", l.c_str());
     return kExitSuccess;
   }
+  if (start.take_over)
+    if (int status = start.take_over(opt); status != kExitSuccess) return status;
   std::unique_ptr<RunRecorder> recorder;
   try {
     // Runs whose engine died are marked failed first (engine/recovery.h).
     recover_dead_runs(*open_state_store(opt.home), opt.home);
     recorder = std::make_unique<RunRecorder>(
-        wf, printer, RecordedRun{opt.run_id, opt.home, start.trigger, params_json(opt.params), start.parent_run, opt.no_cache});
+        wf, printer,
+        RecordedRun{.run_id = opt.run_id, .home = opt.home, .trigger = start.trigger, .params_json = params_json(opt.params),
+                    .parent_run = start.parent_run, .no_cache = opt.no_cache, .resumed = bool(start.take_over)});
   } catch (const std::exception& e) {
     std::fprintf(stderr, "sluice %s: error: cannot open the store in %s: %s\n", cmd.name.c_str(), opt.home.c_str(), e.what());
     return kExitInternal;

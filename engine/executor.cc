@@ -296,9 +296,36 @@ struct Executor::Impl {
   }
 
   // Emits one final event per node that became final since the last call:
-  // the node just handled and any skips that cascaded from it.
+  // the node just handled and any skips that cascaded from it. Nodes
+  // restored by `sluice resume` were reported by the run that finished them.
   void report_finals() {
-    for (uint32_t node : plan.take_finished()) emit_final(node);
+    for (uint32_t node : plan.take_finished())
+      if (restored.empty() || !restored[node]) emit_final(node);
+  }
+
+  // `sluice resume`: the nodes the run finished before its engine died
+  // become final as recorded (succeeded and cached ones with their values
+  // and outputs from the store), in topological order; the attempts of
+  // unfinished ones continue their numbering.
+  void restore_finished(const ResumeFrom& from) {
+    restored.assign(wf.dag.size(), false);
+    for (uint32_t node : wf.dag.topological_order()) {
+      if (plan.state(node) == NodeState::Excluded) continue;
+      const std::string& name = wf.dag.node(node).name;
+      if (auto u = from.unfinished.find(name); u != from.unfinished.end()) {
+        plan.resume_attempts(node, u->second.recorded, u->second.interrupted);
+        rec.nodes[node].earlier_attempts = u->second.recorded;
+      }
+      auto f = from.finished.find(name);
+      if (f == from.finished.end() || is_final(plan.state(node))) continue;
+      const NodeState state = f->second.state;
+      // An output gone from the store since fails the step that reads it
+      // (`sluice resume` checks them before it takes the run over).
+      if (state == NodeState::Succeeded || state == NodeState::Cached) cache.restore_recorded(node);
+      restored[node] = true;
+      rec.nodes[node].restored = true;
+      plan.restore(node, state, f->second.skip);
+    }
   }
 
   void fail_attempt(uint32_t node, const std::string& reason, bool retryable) {
@@ -752,6 +779,10 @@ struct Executor::Impl {
     start.total = plan.selected_count();
     start.message = opt.run_id;
     sink.on_event(start);
+    if (opt.resume) {
+      restore_finished(*opt.resume);
+      report_finals();  // skips that cascaded from a restored failure
+    }
     while (!plan.done()) {
       if (interrupt.load() && !rec.interrupted) {
         rec.interrupted = interrupt_seen = true;
@@ -811,6 +842,7 @@ struct Executor::Impl {
   StepCache cache;  // [store]
   const Redactor redactor = Redactor::from_environment(environ);  // secrets: see engine/redact.h
   bool interrupt_seen = false;
+  std::vector<bool> restored;  // per node: finished before a resume (empty: not resuming)
   std::shared_ptr<ActionHandler> lua_steps = make_lua_step_handler();
   std::unordered_map<ActionPool::Id, uint32_t> running_actions;
   ActionPool actions{std::max<uint32_t>(1, opt.jobs), [this] { runner.wake(); }};  // last: joined first

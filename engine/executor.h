@@ -6,6 +6,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -19,6 +20,24 @@
 #include "engine/runner.h"
 
 namespace sluice::engine {
+
+// `sluice resume`: what the run being resumed (RunOptions::run_id) recorded
+// before its engine died (engine/resume.h).
+struct ResumeFrom {
+  struct Finished {
+    NodeState state = NodeState::Succeeded;  // succeeded, cached, failed, skipped, cancelled
+    SkipReason skip = SkipReason::None;
+  };
+  struct Attempts {
+    int recorded = 0;     // attempts recorded; the next one is recorded + 1
+    int interrupted = 0;  // of those, cut short by the engine's death
+  };
+  // Nodes the run finished: restored from its record (values, outputs)
+  // without running, and not recorded again.
+  std::map<std::string, Finished> finished;
+  // Nodes with attempts that did not finish them: they run again.
+  std::map<std::string, Attempts> unfinished;
+};
 
 struct RunOptions {
   std::string run_id;        // time-sortable, see new_run_id()
@@ -51,6 +70,9 @@ struct RunOptions {
   // folder of workflows the server serves (absolute). workflow.trigger then
   // queues a run for the server instead of running a child (ActionCall).
   std::string served_workflows;
+  // `sluice resume`: continue run_id from its record. Finished nodes are
+  // restored before anything starts and emit no events.
+  std::optional<ResumeFrom> resume;
 };
 
 struct AttemptRecord {
@@ -89,6 +111,10 @@ struct NodeRecord {
   std::string cache_key;                              // "" = not computed
   std::vector<KeyPart> key_parts;                     // sorted by part
   std::string cache_note;  // registry::SetStepStatus::cache_note
+  // `sluice resume`: finished before the engine died (its attempts are in
+  // the store); or how many attempts were recorded before this process's.
+  bool restored = false;
+  int earlier_attempts = 0;
 };
 
 struct RunRecord {

@@ -104,11 +104,12 @@ std::optional<Clock::duration> Plan::failed(uint32_t node, Clock::time_point now
   take_slots(node, -1);
   Node& n = nodes_[node];
   const dsl::Step& step = wf_.steps[wf_.dag.node(node).step];
-  if (retryable && !stopping_ && n.attempts <= step.retries) {
+  const int counted = n.attempts - n.uncounted;
+  if (retryable && !stopping_ && counted <= step.retries) {
     // Exponential backoff: base * 2^(attempt-1), jittered down by up to half.
     using namespace std::chrono;
     double base = static_cast<double>(duration_cast<milliseconds>(step.retry_backoff).count());
-    double ms = base * std::pow(2.0, n.attempts - 1) * (0.5 + 0.5 * std::clamp(jitter, 0.0, 0.999999));
+    double ms = base * std::pow(2.0, counted - 1) * (0.5 + 0.5 * std::clamp(jitter, 0.0, 0.999999));
     ms = std::min(ms, 300'000.0);
     auto delay = duration_cast<Clock::duration>(duration<double, std::milli>(ms));
     n.state = NodeState::Backoff;
@@ -138,6 +139,22 @@ void Plan::cancelled(uint32_t node) {
   --running_;
   take_slots(node, -1);
   finish(node, NodeState::Cancelled);
+}
+
+void Plan::restore(uint32_t node, NodeState state, SkipReason skip) {
+  Node& n = nodes_[node];
+  if (is_final(n.state)) return;
+  auto it = std::find(ready_.begin(), ready_.end(), node);
+  if (it != ready_.end()) ready_.erase(it);
+  n.skip = state == NodeState::Skipped ? skip : SkipReason::None;
+  finish(node, state);
+  const dsl::Step& step = wf_.steps[wf_.dag.node(node).step];
+  if (state == NodeState::Failed && !step.continue_on_error && !options_.keep_going) stop();
+}
+
+void Plan::resume_attempts(uint32_t node, int recorded, int interrupted) {
+  nodes_[node].attempts = recorded;
+  nodes_[node].uncounted = interrupted;
 }
 
 void Plan::finish(uint32_t node, NodeState state) {

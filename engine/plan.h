@@ -66,6 +66,18 @@ class Plan {
   // A running attempt was cancelled (fail-fast or interrupt).
   void cancelled(uint32_t node);
 
+  // `sluice resume`: `node` finished before the engine died, in `state`
+  // (succeeded, cached, failed, skipped with `skip`, cancelled); it becomes
+  // final as if it had just finished (dependents released or skipped; a
+  // failure stops the run unless keep_going or continue_on_error). Nodes are
+  // restored in topological order, before anything starts; one already final
+  // (a skip cascaded to it) is left as it is.
+  void restore(uint32_t node, NodeState state, SkipReason skip);
+  // `sluice resume`: `node` had `recorded` attempts, the last `interrupted`
+  // of which the engine's death cut short. Attempt numbers continue after
+  // `recorded`; interrupted attempts do not count against `retries`.
+  void resume_attempts(uint32_t node, int recorded, int interrupted);
+
   // Nothing new starts; waiting, ready and backoff nodes become Skipped
   // (Stopped). Running ones finish or are cancelled by the caller.
   void stop();
@@ -98,6 +110,7 @@ class Plan {
     bool any_dep_ok = false;     // some dependency succeeded/cached (or failed with continue_on_error)
     bool any_dep_failed = false; // some dependency failed for good
     int attempts = 0;
+    int uncounted = 0;           // attempts the engine's death cut short (resume_attempts)
     Clock::time_point retry_at{};
   };
 

@@ -8,7 +8,7 @@
 
 #include "dsl/parser.h"
 #include "engine/params_json.h"
-#include "engine/proc_info.h"
+#include "engine/recovery.h"
 #include "engine/run_recorder.h"
 #include "engine/state_store.h"
 #include "sluice/version.h"
@@ -49,8 +49,7 @@ bool claim_queued_run(const std::string& home, const std::string& run_id, Queued
     if (!run) return fail("no run '" + run_id + "' in " + home);
     if (run->status != reg::RunStatus::Queued)
       return fail("run '" + run_id + "' is " + reg::to_string(run->status) + ", not queued");
-    auto start = process_start_time(getpid());
-    store->apply({reg::ClaimQueuedRun{.run_id = run_id, .pid = getpid(), .pid_start = start.value_or(0),
+    store->apply({reg::ClaimQueuedRun{.run_id = run_id, .pid = getpid(), .start = process_start_id(getpid()),
                                       .at = reg::now_ms()}});
     auto wf_row = store->workflow(run->workflow_id);
     if (!wf_row) return fail("run '" + run_id + "' names a workflow the store does not have");

@@ -32,55 +32,82 @@ std::string process_start_id(int64_t pid) {
   if (close == std::string::npos) return {};
   std::istringstream fields(stat.substr(close + 1));
   std::string field;
-  for (int i = 3; i <= 22 && fields >> field; ++i)
+  for (int i = 3; i <= 22 && fields >> field; ++i) {
+    // A zombie (exited, not yet reaped by its parent) runs nothing any more.
+    if (i == 3 && (field == "Z" || field == "X")) return {};
     if (i == 22) return first_line("/proc/sys/kernel/random/boot_id") + " " + field;
+  }
   return {};
 }
 
 bool owner_alive(int64_t pid, const std::string& start_id) {
   if (pid <= 0) return false;
   if (::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) return false;
-  if (start_id.empty()) return true;
-  return process_start_id(pid) == start_id;
+  const std::string now = process_start_id(pid);
+  return !now.empty() && (start_id.empty() || now == start_id);
+}
+
+std::string engine_died_error(int64_t pid) { return "engine died (pid " + std::to_string(pid) + ")"; }
+
+bool is_engine_died_error(const std::string& error) { return error.rfind("engine died (pid ", 0) == 0; }
+
+bool engine_died(reg::Store& store, const reg::RunRow& run) {
+  if (run.status == reg::RunStatus::Running) return run.owner_pid > 0 && !owner_alive(run.owner_pid, run.owner_start);
+  if (run.status != reg::RunStatus::Failed) return false;
+  std::optional<reg::EventRow> last = store.last_event(run.id);
+  return last && last->kind == "run_recovered";
+}
+
+void fail_running_attempts(reg::Store& store, const std::string& home, std::optional<reg::ArtifactStore>& cas,
+                           const std::string& run_id, const std::string& node, const std::string& why, int64_t at,
+                           std::vector<reg::Write>& writes) {
+  for (const reg::AttemptRow& a : store.attempts(run_id, node)) {
+    if (a.status != reg::AttemptStatus::Running) continue;
+    reg::FinishAttempt f{.run_id = run_id, .node = node, .number = a.number,
+                         .status = reg::AttemptStatus::Failed, .at = at, .error = why};
+    // The log as far as it got: logs are never lost to a crash.
+    if (!a.log_path.empty() && !home.empty()) {
+      if (!cas) {
+        auto opened = reg::ArtifactStore::open(home);
+        if (opened) cas.emplace(std::move(*opened));
+      }
+      if (cas) {
+        if (auto d = cas->put_file(a.log_path)) {
+          auto size = cas->size(*d);
+          writes.push_back(reg::PutArtifact{d->str(), reg::ArtifactKind::File,
+                                            size ? static_cast<int64_t>(*size) : 0, at});
+          f.log_digest = d->str();
+        }
+      }
+    }
+    writes.push_back(f);
+  }
 }
 
 std::vector<std::string> recover_dead_runs(reg::Store& store, const std::string& home) {
   std::vector<std::string> recovered;
   for (const reg::RunRow& run : store.runs_in_status(reg::RunStatus::Running)) {
     if (run.owner_pid <= 0 || owner_alive(run.owner_pid, run.owner_start)) continue;
-    const std::string why = "engine died (pid " + std::to_string(run.owner_pid) + ")";
+    const std::string why = engine_died_error(run.owner_pid);
     const int64_t now = reg::now_ms();
-    std::vector<reg::Write> writes;
+    // Applies only while the dead process still owns the run: one that
+    // `sluice resume` took over since it was read is not failed.
+    std::vector<reg::Write> writes{reg::ExpectOwner{run.id, run.owner_pid, run.owner_start}};
     std::optional<reg::ArtifactStore> cas;
     for (const reg::StepRow& step : store.steps(run.id)) {
       if (reg::is_final(step.status)) continue;
-      for (const reg::AttemptRow& a : store.attempts(run.id, step.node)) {
-        if (a.status != reg::AttemptStatus::Running) continue;
-        reg::FinishAttempt f{.run_id = run.id, .node = step.node, .number = a.number,
-                             .status = reg::AttemptStatus::Failed, .at = now, .error = why};
-        // The log as far as it got: logs are never lost to a crash.
-        if (!a.log_path.empty() && !home.empty()) {
-          if (!cas) {
-            auto opened = reg::ArtifactStore::open(home);
-            if (opened) cas.emplace(std::move(*opened));
-          }
-          if (cas) {
-            if (auto d = cas->put_file(a.log_path)) {
-              auto size = cas->size(*d);
-              writes.push_back(reg::PutArtifact{d->str(), reg::ArtifactKind::File,
-                                                size ? static_cast<int64_t>(*size) : 0, now});
-              f.log_digest = d->str();
-            }
-          }
-        }
-        writes.push_back(f);
-      }
+      fail_running_attempts(store, home, cas, run.id, step.node, why, now, writes);
       writes.push_back(reg::SetStepStatus{.run_id = run.id, .node = step.node, .status = reg::StepStatus::Failed,
                                           .at = now, .error = why});
     }
     writes.push_back(reg::SetRunStatus{run.id, reg::RunStatus::Failed, now, why});
     writes.push_back(reg::AddEvent{.run_id = run.id, .at = now, .kind = "run_recovered", .message = why});
-    store.apply(writes);
+    try {
+      store.apply(writes);
+    } catch (const reg::StoreError&) {
+      if (auto now_run = store.run(run.id); now_run && now_run->owner_pid != run.owner_pid) continue;  // taken over
+      throw;
+    }
     recovered.push_back(run.id);
   }
   return recovered;

@@ -19,6 +19,7 @@
 #include "engine/executor.h"
 #include "engine/recovery.h"
 #include "engine/state_store.h"
+#include "engine/test_hooks.h"
 #include "engine/plan.h"
 #include "engine/git_commit.h"
 #include "registry/artifact_store.h"
@@ -106,6 +107,8 @@ struct RunRecorder::Impl {
     cas = std::make_unique<reg::ArtifactStore>(std::move(*opened));
     cas_batch.emplace(*cas);
     matrix_json.resize(wf.dag.size());
+    if (run.resumed)
+      if (auto last = store->last_event(run.run_id)) event_seq = last->seq;
     writer = std::thread([this] { write_loop(); });
   }
 
@@ -328,6 +331,7 @@ struct RunRecorder::Impl {
     const Event& e = item.event;
     switch (e.kind) {
       case Event::Kind::RunStarted: {
+        if (run.resumed) return;  // the take-over recorded the run_resumed event
         writes.push_back(reg::PutWorkflow{wf.name, reg::sha256_hex(wf.source), wf.source, fs::absolute(wf.path).string(),
                                           reg::now_ms()});
         reg::CreateRun c;
@@ -463,6 +467,12 @@ RunRecorder::RunRecorder(const dsl::Workflow& wf, EventSink& downstream, Recorde
 RunRecorder::~RunRecorder() = default;
 
 void RunRecorder::on_event(const Event& e) {
+  // Crash tests (engine/test_hooks.h): die with everything before the end
+  // of the run committed.
+  if (e.kind == Event::Kind::RunFinished && test_kill_point_set("before-run-finished")) {
+    flush();
+    test_kill_point("before-run-finished");
+  }
   Item item;
   item.event = e;
   item.event.record = nullptr;
@@ -487,6 +497,10 @@ void RunRecorder::on_event(const Event& e) {
     }
   }
   impl_->push(std::move(item));
+  if (e.kind == Event::Kind::RunStarted && test_kill_point_set("after-run-started")) {
+    flush();
+    test_kill_point("after-run-started");
+  }
 }
 
 void RunRecorder::flush() { impl_->flush(); }

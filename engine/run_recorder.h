@@ -28,6 +28,10 @@ struct RecordedRun {
   // to join it; a batch also closes at 512 events, at flush() and when the
   // recorder is destroyed. Tests stretch it.
   std::chrono::milliseconds group_window{30};
+  // `sluice resume`: the run is recorded already and was taken over by this
+  // process (engine/resume.h): RunStarted records nothing, and the run's
+  // events continue after those recorded.
+  bool resumed = false;
 };
 
 class RunRecorder : public EventSink {

@@ -2,6 +2,7 @@
 // What `sluice run`, `sluice retry` and `sluice rerun` share: the machine's
 // options and running a loaded workflow with the terminal printer and the
 // run recorder.
+#include <functional>
 #include <string>
 
 #include "dsl/spec.h"
@@ -16,6 +17,11 @@ struct RunStart {
   std::string run_id;           // a queued run's id (`--queued`); empty: a new id
   std::string announce;         // printed with the new run's id before it starts ("retrying ...: ")
   bool dry_run = false;
+  // `sluice resume`: run_id is recorded already. Called once the workflow
+  // passed the checks, before anything is recorded: takes the run over
+  // (engine/resume.h) and sets `opt.resume`; returns 0, or the exit status
+  // to stop with (having printed why).
+  std::function<int(RunOptions& opt)> take_over;
 };
 
 // -j, -k, -v, --no-cache and --home from `args` into `opt`, with the

@@ -1,14 +1,11 @@
 #include "engine/serve_cron.h"
 
-#include <signal.h>
-
 #include <algorithm>
 #include <cstdio>
-#include <cstdlib>
-#include <cstring>
 
 #include "engine/executor.h"
 #include "engine/run_recorder.h"
+#include "engine/test_hooks.h"
 #include "registry/store.h"
 #include "sluice/version.h"
 
@@ -38,11 +35,6 @@ bool make_times(const dsl::Schedule& s, dsl::FireTimes& out) {
 }
 
 }  // namespace
-
-void test_kill_point(const char* point) {
-  const char* at = std::getenv("SLUICE_TEST_KILL_AT");
-  if (at && std::strcmp(at, point) == 0) ::kill(::getpid(), SIGKILL);
-}
 
 FirePlan plan_fires(const dsl::FireTimes& times, const dsl::Schedule& s, int64_t watermark, int64_t now) {
   FirePlan plan;

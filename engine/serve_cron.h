@@ -84,8 +84,4 @@ class Scheduler {
   std::thread thread_;
 };
 
-// Test hook ($SLUICE_TEST_KILL_AT = before-fire | after-fire): the server
-// SIGKILLs itself just before or just after committing a fire.
-void test_kill_point(const char* point);
-
 }  // namespace sluice::engine

@@ -13,7 +13,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "engine/proc_info.h"
+#include "engine/recovery.h"
 #include "registry/store.h"
 
 extern char** environ;
@@ -25,9 +25,12 @@ namespace reg = sluice::registry;
 
 namespace {
 
-// A run that is claimed but whose process died before it finished ends
-// failed; one that never got a process is retried this many times.
+// A run that never got a process is retried this many times.
 constexpr int kMaxSpawnFailures = 3;
+// A run whose engine died is resumed (`sluice resume`) at most this many
+// times (run_resumed events in the store, or resume processes this server
+// started), then ends failed.
+constexpr int64_t kMaxResumes = 3;
 
 std::string wait_status_text(int status) {
   if (WIFEXITED(status)) return "exited with status " + std::to_string(WEXITSTATUS(status));
@@ -108,13 +111,20 @@ void RunQueue::loop() {
   }
 }
 
+std::optional<std::string> RunQueue::live_claimer(reg::Store& store, const reg::QueueRow& row) {
+  auto run = store.run(row.run_id);
+  if (!run || !row.pid || run->owner_pid != *row.pid || !owner_alive(run->owner_pid, run->owner_start))
+    return std::nullopt;
+  return run->owner_start;
+}
+
 void RunQueue::adopt() {
   auto store = pool_.lease();
   for (const reg::QueueRow& row : store->run_queue()) {
     if (!row.pid) continue;
     const int pid = static_cast<int>(*row.pid);
-    if (process_is_running(pid, row.pid_start.value_or(-1))) {
-      children_[pid] = Child{row.run_id, true, *row.pid_start};
+    if (auto start = live_claimer(*store, row)) {
+      children_[pid] = Child{row.run_id, true, *start};
       std::fprintf(stderr, "sluice serve: adopted run %s (pid %d)\n", row.run_id.c_str(), pid);
     } else {
       ended(pid, row.run_id, "is gone");
@@ -128,7 +138,7 @@ void RunQueue::reap() {
     const Child c = it->second;
     std::string how;
     if (c.adopted) {
-      if (process_is_running(pid, c.start)) {
+      if (owner_alive(pid, c.start)) {
         ++it;
         continue;
       }
@@ -169,12 +179,32 @@ void RunQueue::ended(int pid, const std::string& run_id, const std::string& how)
   }
   spawn_failures_.erase(run_id);
   std::vector<reg::Write> writes;
-  if (run && !reg::is_final(run->status))
-    writes.push_back(reg::SetRunStatus{.run_id = run_id,
-                                       .status = reg::RunStatus::Failed,
-                                       .at = reg::now_ms(),
-                                       .error = "engine died: its process (pid " + std::to_string(pid) + ") " + how +
-                                                " before the run finished"});
+  const std::string died = "engine died: its process (pid " + std::to_string(pid) + ") " + how + " before the run finished";
+  if (run && engine_died(*store, *run)) {
+    // Resumed in the same run (`sluice resume`), a bounded number of times.
+    const int64_t resumes = std::max<int64_t>(store->count_events(run_id, "run_resumed"), resume_spawns_[run_id]);
+    std::string error;
+    if (resumes < kMaxResumes) {
+      if (spawn(run_id, Spawn::Resume, error)) {
+        ++resume_spawns_[run_id];
+        std::fprintf(stderr, "sluice serve: resuming run %s: %s\n", run_id.c_str(), died.c_str());
+        return;
+      }
+      error = died + "; it could not be resumed: " + error;
+    } else {
+      error = died + "; not resumed again after " + std::to_string(resumes) + " resumes";
+    }
+    // Failed like any run whose engine died (its attempts and steps closed),
+    // with the reason; `sluice resume` by hand can still take it over.
+    if (run->status == reg::RunStatus::Running) recover_dead_runs(*store, opt_.home);
+    writes.push_back(reg::ExpectOwner{.run_id = run_id, .pid = run->owner_pid, .start = run->owner_start});
+    writes.push_back(
+        reg::SetRunStatus{.run_id = run_id, .status = reg::RunStatus::Failed, .at = reg::now_ms(), .error = error});
+  } else if (run && !reg::is_final(run->status)) {
+    writes.push_back(
+        reg::SetRunStatus{.run_id = run_id, .status = reg::RunStatus::Failed, .at = reg::now_ms(), .error = died});
+  }
+  resume_spawns_.erase(run_id);
   writes.push_back(reg::DequeueRun{.run_id = run_id});
   writer_.apply(std::move(writes));
 }
@@ -187,7 +217,7 @@ void RunQueue::watch_foreign_claims(reg::Store& store) {
     // Claimed by a process this server did not start (by hand, or a spawn
     // whose claim landed after a restart's adopt()): watch it too.
     const int pid = static_cast<int>(*row.pid);
-    if (process_is_running(pid, row.pid_start.value_or(-1))) children_[pid] = Child{row.run_id, true, *row.pid_start};
+    if (auto start = live_claimer(store, row)) children_[pid] = Child{row.run_id, true, *start};
     else ended(pid, row.run_id, "is gone");
   }
 }
@@ -217,7 +247,7 @@ void RunQueue::start_ready() {
         continue;
       }
       std::string error;
-      if (!spawn(row.run_id, error))
+      if (!spawn(row.run_id, Spawn::Queued, error))
         writer_.apply({reg::SetRunStatus{.run_id = row.run_id, .status = reg::RunStatus::Failed, .at = reg::now_ms(),
                                          .error = "the run could not start: " + error},
                        reg::DequeueRun{.run_id = row.run_id}});
@@ -226,7 +256,7 @@ void RunQueue::start_ready() {
   queued_.store(static_cast<size_t>(store->count_unclaimed()));
 }
 
-bool RunQueue::spawn(const std::string& run_id, std::string& error) {
+bool RunQueue::spawn(const std::string& run_id, Spawn what, std::string& error) {
   auto store = pool_.lease();
   auto run = store->run(run_id);
   auto wf = run ? store->workflow(run->workflow_id) : std::nullopt;
@@ -259,8 +289,10 @@ bool RunQueue::spawn(const std::string& run_id, std::string& error) {
   sigfillset(&all);
   posix_spawnattr_setsigmask(&attr, &none);
   posix_spawnattr_setsigdefault(&attr, &all);
-  std::vector<std::string> args = {opt_.exe,  "run",        "--queued", run_id, "--home",
-                                   opt_.home, "--workflows", opt_.workflows_dir};
+  std::vector<std::string> args =
+      what == Spawn::Queued
+          ? std::vector<std::string>{opt_.exe, "run", "--queued", run_id, "--home", opt_.home, "--workflows", opt_.workflows_dir}
+          : std::vector<std::string>{opt_.exe, "resume", run_id, "--home", opt_.home, "--workflows", opt_.workflows_dir};
   std::vector<char*> argv;
   for (std::string& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -272,7 +304,7 @@ bool RunQueue::spawn(const std::string& run_id, std::string& error) {
     error = "cannot start " + opt_.exe + ": " + std::strerror(rc);
     return false;
   }
-  children_[pid] = Child{run_id, false, 0};
+  children_[pid] = Child{run_id, false, {}};
   ++started_total_;
   return true;
 }
@@ -306,7 +338,7 @@ std::variant<std::string, ApiError> RunQueue::cancel_locked(const std::string& r
     return std::string("cancelled");
   }
   const int pid = static_cast<int>(*row->pid);
-  if (!process_is_running(pid, row->pid_start.value_or(-1)))
+  if (!live_claimer(*store, *row))
     return ApiError{409, "conflict", "run " + run_id + "'s process (pid " + std::to_string(pid) + ") is gone", 0};
   // `sluice run` takes SIGTERM as an interrupt: it cancels its steps and
   // records the run as cancelled.

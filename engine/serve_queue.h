@@ -2,13 +2,16 @@
 // The server's run queue: runs it accepted wait in the store (run_queue) and
 // start, at most `max_runs` at once, as child processes `sluice run --queued
 // RUN` in their own session, so they outlive the server. The queue reaps its
-// children; after a restart it re-adopts runs whose process (pid and start
-// time) is still alive, and marks failed those whose process died before the
-// run finished.
+// children; after a restart it re-adopts runs whose process (the run's owner:
+// pid and an id of its life, engine/recovery.h) is still alive. A run whose
+// process died before the run finished (kill -9, a crash) is resumed in the
+// same run by a child `sluice resume RUN`, at most 3 times; one whose process
+// died before it started is marked failed.
 #include <cstdint>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -57,15 +60,19 @@ class RunQueue {
   struct Child {
     std::string run_id;
     bool adopted = false;  // not our child: polled, not reaped
-    int64_t start = 0;     // adopted: its start time
+    std::string start;     // adopted: the id of its life (engine/recovery.h process_start_id)
   };
+  enum class Spawn { Queued, Resume };  // `sluice run --queued RUN` / `sluice resume RUN`
 
   void loop();
   void adopt();
   void reap();
   void start_ready();
   void watch_foreign_claims(registry::Store& store);
-  bool spawn(const std::string& run_id, std::string& error);
+  bool spawn(const std::string& run_id, Spawn what, std::string& error);
+  // The start id of the live process that claimed `row` (its run's owner);
+  // nullopt when it is gone.
+  static std::optional<std::string> live_claimer(registry::Store& store, const registry::QueueRow& row);
   // A process that ran (or should have run) `run_id` is gone.
   void ended(int pid, const std::string& run_id, const std::string& how);
   std::variant<std::string, ApiError> cancel_locked(const std::string& run_id);
@@ -79,6 +86,7 @@ class RunQueue {
   std::map<int, Child> children_;              // by pid
   std::chrono::steady_clock::time_point last_foreign_check_{};
   std::map<std::string, int> spawn_failures_;  // runs whose process died before claiming them
+  std::map<std::string, int64_t> resume_spawns_;  // `sluice resume` processes started per run
   // Counters for /healthz and /metrics, readable without waiting for a
   // dispatch round (which holds mu_ through store I/O).
   std::atomic<size_t> queued_{0}, active_{0};

@@ -15,14 +15,14 @@ std::unique_ptr<registry::Store> open_state_store(const std::string& home) {
   return registry::open_sqlite_store(home + "/sluice.db");
 }
 
-std::unique_ptr<registry::Store> open_history_store(const std::string& command, const std::string& home) {
+std::unique_ptr<registry::Store> open_history_store(const std::string& command, const std::string& home, bool recover) {
   if (!std::filesystem::exists(home + "/sluice.db")) {
     std::fprintf(stderr, "sluice %s: error: no runs recorded in %s (run a workflow first, or pass --home)\n",
                  command.c_str(), home.c_str());
     return nullptr;
   }
   std::unique_ptr<registry::Store> store = registry::open_sqlite_store(home + "/sluice.db");
-  recover_dead_runs(*store, home);
+  if (recover) recover_dead_runs(*store, home);
   return store;
 }
 

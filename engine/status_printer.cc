@@ -146,8 +146,11 @@ std::string format_summary(const dsl::Workflow& wf, const RunRecord& run) {
     Clock::duration d{};
     for (const AttemptRecord& a : n.attempts) d += std::chrono::duration_cast<Clock::duration>(a.finished - a.started);
     std::string status = to_string(n.state);
-    std::snprintf(row, sizeof row, "%-*s  %-10s  %8zu  %9s\n", static_cast<int>(width), wf.dag.node(i).name.c_str(), status.c_str(),
-                  n.attempts.size(), n.attempts.empty() ? "-" : format_elapsed(d).c_str());
+    // A step restored by `sluice resume` ran before the engine died: its
+    // attempts are in the store; an interrupted one counts those before.
+    const std::string attempts = n.restored ? "-" : std::to_string(n.attempts.size() + static_cast<size_t>(n.earlier_attempts));
+    std::snprintf(row, sizeof row, "%-*s  %-10s  %8s  %9s\n", static_cast<int>(width), wf.dag.node(i).name.c_str(), status.c_str(),
+                  attempts.c_str(), n.restored ? "restored" : n.attempts.empty() ? "-" : format_elapsed(d).c_str());
     table << row;
   }
   out += table.str();

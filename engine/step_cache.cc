@@ -596,6 +596,10 @@ StepCache::~StepCache() = default;
 
 bool StepCache::restore(uint32_t node, const RefLookup& resolve) { return impl_->restore(node, resolve); }
 
+bool StepCache::restore_recorded(uint32_t node) {
+  return impl_->restore_from(node, impl_->opt.run_id, impl_->name_of(node));
+}
+
 bool StepCache::stage_inputs(uint32_t node, const RefLookup& resolve, std::map<std::string, std::string>& paths,
                              std::string& error) {
   return impl_->stage_inputs(node, resolve, paths, error);

@@ -33,6 +33,11 @@ class StepCache {
   // `resolve` resolves the node's references.
   bool restore(uint32_t node, const RefLookup& resolve);
 
+  // `sluice resume`: makes `node` hold what this run recorded for it (its
+  // values, its outputs' digests and paths), as restore() does for a cache
+  // hit; false when the record is incomplete or an object is gone.
+  bool restore_recorded(uint32_t node);
+
   // Materialises the node's inputs read-only from the artifact store into
   // <workdir>/inputs/NAME/<file name>; `paths` maps each input to its place.
   // Restored outputs of the steps it depends on are materialised first.

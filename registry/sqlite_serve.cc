@@ -48,10 +48,12 @@ ScheduleRow read_schedule(const Stmt& s) {
   return r;
 }
 
-constexpr const char* kQueueCols = "SELECT run_id, after_run, queued_at, pid, pid_start, claimed_at FROM run_queue";
+// run_queue.pid_start (schema version 4) is no longer written: the claiming
+// process's identity is the run's owner_start.
+constexpr const char* kQueueCols = "SELECT run_id, after_run, queued_at, pid, claimed_at FROM run_queue";
 
 QueueRow read_queue(const Stmt& s) {
-  return QueueRow{s.text(0), s.text(1), s.int64(2), s.opt_int64(3), s.opt_int64(4), s.opt_int64(5)};
+  return QueueRow{s.text(0), s.text(1), s.int64(2), s.opt_int64(3), s.opt_int64(4)};
 }
 
 }  // namespace
@@ -152,10 +154,15 @@ void put(Db& db, const QueueRun& w) {
 
 void put(Db& db, const ClaimQueuedRun& w) {
   Stmt s = db.prepare(
-      "UPDATE run_queue SET pid = ?2, pid_start = ?3, claimed_at = coalesce(claimed_at, ?4) "
-      "WHERE run_id = ?1 AND (pid IS NULL OR (pid = ?2 AND pid_start = ?3))");
-  s.bind(1, w.run_id).bind(2, w.pid).bind(3, w.pid_start).bind(4, w.at).run();
-  if (db.changes() > 0) return;
+      "UPDATE run_queue SET pid = ?2, claimed_at = coalesce(claimed_at, ?4) "
+      "WHERE run_id = ?1 AND (pid IS NULL OR "
+      "(pid = ?2 AND EXISTS (SELECT 1 FROM runs WHERE id = ?1 AND owner_pid = ?2 AND owner_start IS ?3)))");
+  s.bind(1, w.run_id).bind(2, w.pid).bind(3, opt(w.start)).bind(4, w.at).run();
+  if (db.changes() > 0) {
+    Stmt o = db.prepare("UPDATE runs SET owner_pid = ?2, owner_start = ?3 WHERE id = ?1");
+    o.bind(1, w.run_id).bind(2, w.pid).bind(3, opt(w.start)).run();
+    return;
+  }
   auto row = queued_run(db, w.run_id);
   if (!row) throw StoreError("run '" + w.run_id + "' is not on the queue (cancelled, or already done)");
   throw StoreError("run '" + w.run_id + "' was already claimed by process " + std::to_string(row->pid.value_or(0)));

@@ -36,7 +36,9 @@ const char* write_name(const Write& w) {
       "AddInput",    "PutCacheEntry", "AddKeyPart", "AddEvent",
       // sluice serve
       "PutToken", "RevokeToken", "PutIdempotencyKey", "ExpireIdempotencyKeys", "PutDelivery", "PutSchedule",
-      "FireSchedule", "MarkDeadlineMissed", "SkipFires", "QueueRun", "ClaimQueuedRun", "DequeueRun"};
+      "FireSchedule", "MarkDeadlineMissed", "SkipFires", "QueueRun", "ClaimQueuedRun", "DequeueRun",
+      // sluice resume
+      "ExpectOwner", "ResumeRun", "ReopenStep"};
   static_assert(std::size(kNames) == std::variant_size_v<Write>);
   return kNames[w.index()];
 }
@@ -58,7 +60,8 @@ std::string write_subject(const Write& w) {
                            std::is_same_v<T, MarkDeadlineMissed> || std::is_same_v<T, SkipFires>)
           return "schedule " + x.workflow;
         else if constexpr (std::is_same_v<T, QueueRun> || std::is_same_v<T, ClaimQueuedRun> ||
-                           std::is_same_v<T, DequeueRun>)
+                           std::is_same_v<T, DequeueRun> || std::is_same_v<T, ExpectOwner> ||
+                           std::is_same_v<T, ResumeRun>)
           return "run " + x.run_id;
         else return "run " + x.run_id + ", node " + x.node;
       },
@@ -384,6 +387,21 @@ class SqliteStore final : public Store {
     return out;
   }
 
+  std::optional<EventRow> last_event(const std::string& run_id) override {
+    Stmt s = db_.prepare(
+        "SELECT id, run_id, seq, at, kind, node, message FROM events WHERE run_id = ?1 ORDER BY seq DESC LIMIT 1");
+    s.bind(1, run_id);
+    if (!s.step()) return std::nullopt;
+    return EventRow{s.int64(0), s.text(1), s.int64(2), s.int64(3), s.text(4), s.text(5), s.text(6)};
+  }
+
+  int64_t count_events(const std::string& run_id, const std::string& kind) override {
+    Stmt s = db_.prepare("SELECT count(*) FROM events WHERE run_id = ?1 AND kind = ?2");
+    s.bind(1, run_id).bind(2, kind);
+    s.step();
+    return s.int64(0);
+  }
+
   std::vector<ArtifactRow> list_artifacts() override {
     Stmt s = db_.prepare("SELECT digest, kind, size, created_at FROM artifacts ORDER BY created_at DESC, id DESC");
     std::vector<ArtifactRow> out;
@@ -658,6 +676,41 @@ class SqliteStore final : public Store {
   void put(const QueueRun& w) { serve_sql::put(db_, w); }
   void put(const ClaimQueuedRun& w) { serve_sql::put(db_, w); }
   void put(const DequeueRun& w) { serve_sql::put(db_, w); }
+
+  // ---- sluice resume
+
+  // The run's owner is (pid, start), or a StoreError saying who it is.
+  void expect_owner(const std::string& run_id, int64_t pid, const std::string& start) {
+    Stmt s = db_.prepare("SELECT owner_pid, owner_start FROM runs WHERE id = ?1");
+    s.bind(1, run_id);
+    if (!s.step()) throw StoreError("no run '" + run_id + "'");
+    const int64_t owner = s.is_null(0) ? 0 : s.int64(0);
+    if (owner != pid || s.text(1) != start)
+      throw StoreError("run '" + run_id + "' has another owner (pid " + std::to_string(owner) + ")");
+  }
+
+  void put(const ExpectOwner& w) { expect_owner(w.run_id, w.pid, w.start); }
+
+  void put(const ResumeRun& w) {
+    expect_owner(w.run_id, w.dead_pid, w.dead_start);
+    Stmt s = db_.prepare(
+        "UPDATE runs SET owner_pid = ?2, owner_start = ?3, status = 'running', status_at = ?4, "
+        "started_at = coalesce(started_at, ?4), finished_at = NULL, error = NULL "
+        "WHERE id = ?1 AND (status = 'running' OR status = 'failed')");
+    s.bind(1, w.run_id).bind(2, w.pid).bind(3, opt(w.start)).bind(4, w.at).run();
+    if (db_.changes() == 0) throw StoreError("run '" + w.run_id + "' is neither running nor failed");
+    Stmt q = db_.prepare("UPDATE run_queue SET pid = ?2 WHERE run_id = ?1");
+    q.bind(1, w.run_id).bind(2, w.pid).run();
+  }
+
+  void put(const ReopenStep& w) {
+    const int64_t id = step_id(w.run_id, w.node);
+    Stmt s = db_.prepare(
+        "UPDATE steps SET status = 'waiting', status_at = ?2, finished_at = NULL, error = NULL WHERE id = ?1");
+    s.bind(1, id).bind(2, w.at).run();
+    Stmt t = db_.prepare("INSERT OR IGNORE INTO step_transitions (step_id, at, status) VALUES (?1, ?2, 'waiting')");
+    t.bind(1, id).bind(2, w.at).run();
+  }
 
   Db db_;
   // (run_id, node) -> steps.id, valid for the batch being applied.

@@ -329,13 +329,14 @@ struct QueueRun {
   int64_t at = 0;
 };
 
-// The `sluice run` process that will execute a queued run claims it. Claiming
+// The `sluice run` process that will execute a queued run claims it, and
+// becomes the run's owner (CreateRun's owner_pid, owner_start). Claiming
 // twice with the same process is a no-op; a run gone from the queue
 // (cancelled) or claimed by another process is an error, so a run never runs twice.
 struct ClaimQueuedRun {
   std::string run_id{};
   int64_t pid = 0;
-  int64_t pid_start = 0;  // the process's start time (clock ticks after boot), against pid reuse
+  std::string start{};  // an id of the process's life (engine/recovery.h), against pid reuse
   int64_t at = 0;
 };
 
@@ -344,13 +345,52 @@ struct DequeueRun {
   std::string run_id{};
 };
 
+// ---- sluice resume: writes --------------------------------------------------
+// A run whose engine died is taken over by the process that resumes it
+// (docs/store.md, "Crash recovery"). The owner is compared and set in the
+// batch's transaction, so of two processes that try, one wins.
+
+// The batch applies only while run `run_id`'s recorded owner is still
+// (pid, start): an error otherwise (another process took the run over),
+// which fails the whole batch.
+struct ExpectOwner {
+  std::string run_id{};
+  int64_t pid = 0;
+  std::string start{};
+};
+
+// Process (pid, start) takes over run `run_id` from its dead owner
+// (dead_pid, dead_start), compared and set: an error when the run's owner is
+// no longer the dead one, or the run is not running or failed. The run goes
+// back to running (finished_at and error cleared, started_at kept); a queue
+// row of the run (`sluice serve`) names the new process.
+struct ResumeRun {
+  std::string run_id{};
+  int64_t dead_pid = 0;
+  std::string dead_start{};
+  int64_t pid = 0;
+  std::string start{};
+  int64_t at = 0;
+};
+
+// Step `node` of a resumed run, interrupted by its engine's death, goes back
+// to waiting (whatever its status, even a final one), with a transition;
+// its finished_at and error are cleared. Its attempts stay as recorded.
+struct ReopenStep {
+  std::string run_id{};
+  std::string node{};
+  int64_t at = 0;
+};
+
 using Write = std::variant<PutWorkflow, CreateRun, SetRunStatus, SetStepStatus, StartAttempt,
                            FinishAttempt, SetValue, AddMetric, PutArtifact, AddOutput, AddInput,
                            PutCacheEntry, AddKeyPart, AddEvent,
                            // sluice serve
                            PutToken, RevokeToken, PutIdempotencyKey, ExpireIdempotencyKeys, PutDelivery,
                            PutSchedule, FireSchedule, MarkDeadlineMissed, SkipFires, QueueRun, ClaimQueuedRun,
-                           DequeueRun>;
+                           DequeueRun,
+                           // sluice resume
+                           ExpectOwner, ResumeRun, ReopenStep>;
 
 // ---- Reads ----------------------------------------------------------------
 // Absent times are std::nullopt; absent text is "".
@@ -500,7 +540,9 @@ struct FireRow {
 struct QueueRow {
   std::string run_id{}, after_run{};
   int64_t queued_at = 0;
-  std::optional<int64_t> pid{}, pid_start{}, claimed_at{};  // set once a process claimed it
+  // Set once a process claimed it: the claiming (or resuming) process; its
+  // identity is the run's owner (RunRow::owner_pid, owner_start).
+  std::optional<int64_t> pid{}, claimed_at{};
 };
 
 struct RunCount {
@@ -575,6 +617,9 @@ class Store {
 
   // The run's events in order; `after_seq` skips those already seen.
   virtual std::vector<EventRow> events(const std::string& run_id, int64_t after_seq = 0) = 0;
+  // The run's newest event, and how many of its events are of `kind`.
+  virtual std::optional<EventRow> last_event(const std::string& run_id) = 0;
+  virtual int64_t count_events(const std::string& run_id, const std::string& kind) = 0;
 
   // Every recorded artifact, newest first.
   virtual std::vector<ArtifactRow> list_artifacts() = 0;

@@ -4,84 +4,18 @@
 #include <catch2/catch.hpp>
 
 #include <signal.h>
-#include <sqlite3.h>
 
 #include <chrono>
 #include <filesystem>
-#include <regex>
 #include <set>
-#include <sstream>
 #include <thread>
 
+#include "e2e/crash_helpers.h"
 #include "e2e/harness.h"
 #include "e2e/store_helpers.h"
 
 using namespace sluice::test;
 namespace fs = std::filesystem;
-
-namespace {
-
-// Three chains of 8 steps that pass a growing file along, and a last step
-// joining them: 25 steps, each taking ~0.1 s.
-std::string chains_workflow() {
-  std::string t = "name = \"chains\"\n";
-  for (int c = 0; c < 3; ++c) {
-    for (int i = 0; i < 8; ++i) {
-      std::string name = "c" + std::to_string(c) + "_" + std::to_string(i);
-      t += "[steps." + name + "]\n";
-      if (i == 0) {
-        t += "run = \"sleep 0.1; echo " + name + " > ${outputs.o}; echo $SLUICE_STEP >> $EXEC_LOG\"\n";
-      } else {
-        t += "run = \"sleep 0.1; cat ${inputs.prev} > ${outputs.o}; echo " + name +
-             " >> ${outputs.o}; echo $SLUICE_STEP >> $EXEC_LOG\"\n";
-        t += "inputs = { prev = \"${steps.c" + std::to_string(c) + "_" + std::to_string(i - 1) + ".outputs.o}\" }\n";
-      }
-      t += "outputs = { o = \"out.txt\" }\n";
-    }
-  }
-  // The last step takes longer, so a kill after 24 steps lands while it runs.
-  t += "[steps.all]\nrun = \"sleep 1; cat ${inputs.a} ${inputs.b} ${inputs.c} > ${outputs.o}; echo $SLUICE_STEP >> $EXEC_LOG\"\n"
-       "inputs = { a = \"${steps.c0_7.outputs.o}\", b = \"${steps.c1_7.outputs.o}\", c = \"${steps.c2_7.outputs.o}\" }\n"
-       "outputs = { o = \"all.txt\" }\n";
-  return t;
-}
-
-std::string expected_all() {
-  std::string out;
-  for (int c = 0; c < 3; ++c)
-    for (int i = 0; i < 8; ++i) out += "c" + std::to_string(c) + "_" + std::to_string(i) + "\n";
-  return out;
-}
-
-// Steps the terminal was told finished ("[3/25] succeeded c0_2 (104ms)").
-std::set<std::string> reported_done(const std::string& out) {
-  std::set<std::string> done;
-  static const std::regex line(R"(\[\d+/\d+\] succeeded (\S+) )");
-  for (std::sregex_iterator it(out.begin(), out.end(), line), end; it != end; ++it) done.insert((*it)[1]);
-  return done;
-}
-
-std::set<std::string> lines(const std::string& text) {
-  std::set<std::string> out;
-  std::istringstream in(text);
-  for (std::string l; std::getline(in, l);)
-    if (!l.empty()) out.insert(l);
-  return out;
-}
-
-std::string quick_check(const std::string& db_path) {
-  sqlite3* db = nullptr;
-  REQUIRE(sqlite3_open_v2(db_path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
-  sqlite3_stmt* st = nullptr;
-  REQUIRE(sqlite3_prepare_v2(db, "PRAGMA quick_check", -1, &st, nullptr) == SQLITE_OK);
-  std::string out;
-  while (sqlite3_step(st) == SQLITE_ROW) out += reinterpret_cast<const char*>(sqlite3_column_text(st, 0)) + std::string("\n");
-  sqlite3_finalize(st);
-  sqlite3_close(db);
-  return out;
-}
-
-}  // namespace
 
 TEST_CASE("recovery: kill -9 at many points loses nothing reported done, and retry finishes the run") {
   TempDir dir;

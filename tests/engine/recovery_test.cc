@@ -50,6 +50,16 @@ TEST_CASE("recovery: a process's start id tells it apart from a later process wi
   CHECK(process_start_id(gone).empty());
   CHECK_FALSE(owner_alive(gone, ""));
   CHECK_FALSE(owner_alive(0, ""));
+  // A child that exited but is not reaped yet (a zombie) runs nothing.
+  pid_t zombie = fork();
+  if (zombie == 0) _exit(0);
+  const std::string start = process_start_id(zombie);  // may be read before or after it exits
+  for (int i = 0; i < 500 && !process_start_id(zombie).empty(); ++i) usleep(2000);
+  CHECK(process_start_id(zombie).empty());
+  CHECK_FALSE(owner_alive(zombie, start));
+  CHECK_FALSE(owner_alive(zombie, ""));
+  int status = 0;
+  waitpid(zombie, &status, 0);
 }
 
 TEST_CASE("recovery: runs whose owner is gone are failed, live ones are left alone") {
@@ -85,4 +95,34 @@ TEST_CASE("recovery: runs whose owner is gone are failed, live ones are left alo
   CHECK(store->run("r-reused")->error == "engine died (pid " + std::to_string(getpid()) + ")");
   // Idempotent: nothing left to recover.
   CHECK(recover_dead_runs(*store, home).empty());
+}
+
+TEST_CASE("recovery: engine_died tells a dead run from a live or an ordinarily finished one") {
+  sluice::test::ScratchDir dir;
+  const std::string home = dir.path;
+  auto store = reg::open_sqlite_store(home + "/sluice.db");
+  const int64_t gone = dead_pid();
+  store->apply(running_run("dead", gone, "", ""));
+  store->apply(running_run("alive", getpid(), process_start_id(getpid()), ""));
+  store->apply(running_run("failed", gone, "", ""));
+  store->apply({reg::SetRunStatus{.run_id = "failed", .status = reg::RunStatus::Failed, .at = 2, .error = "x"},
+                reg::AddEvent{.run_id = "failed", .at = 2, .kind = "run_finished"}});
+  CHECK(engine_died(*store, *store->run("dead")));  // running, owner gone
+  CHECK_FALSE(engine_died(*store, *store->run("alive")));
+  CHECK_FALSE(engine_died(*store, *store->run("failed")));  // failed by itself
+  // Recovery fails the dead run; it still counts as dead (its last event says so).
+  CHECK(recover_dead_runs(*store, home) == std::vector<std::string>{"dead"});
+  auto dead = store->run("dead");
+  CHECK(dead->status == reg::RunStatus::Failed);
+  CHECK(dead->error == engine_died_error(gone));
+  CHECK(is_engine_died_error(dead->error));
+  CHECK_FALSE(is_engine_died_error("exit code 1"));
+  CHECK(engine_died(*store, *dead));
+  // Once a run was taken over (here: by this live process), recovery leaves it.
+  store->apply(running_run("taken", gone, "", ""));
+  store->apply({reg::ResumeRun{.run_id = "taken", .dead_pid = gone, .pid = getpid(), .start = process_start_id(getpid()),
+                               .at = 3}});
+  CHECK(recover_dead_runs(*store, home).empty());
+  CHECK(store->run("taken")->status == reg::RunStatus::Running);
+  CHECK_FALSE(engine_died(*store, *store->run("taken")));
 }

@@ -261,3 +261,56 @@ run = "true"
   plan.started(*b);
   CHECK(plan.running() == 2);
 }
+
+TEST_CASE("plan: resume restores finished nodes and continues attempts without charging interrupted ones") {
+  dsl::Diagnostics diags;
+  dsl::WorkflowPtr wf = dsl::parse_workflow(R"(name = "w"
+[steps.a]
+run = "true"
+[steps.b]
+run = "false"
+needs = ["a"]
+retries = 1
+[steps.c]
+run = "true"
+needs = ["b"]
+)", "w.toml", diags);
+  REQUIRE(wf);
+  const uint32_t a = wf->dag.instances(0)[0], b = wf->dag.instances(1)[0], c = wf->dag.instances(2)[0];
+  SECTION("a restored as succeeded releases b, whose attempts continue") {
+    Plan plan(*wf, {}, PlanOptions{false, 2, 2, 0});
+    plan.resume_attempts(b, 3, 2);  // 3 recorded, the engine's death cut 2 short
+    plan.restore(a, NodeState::Succeeded, SkipReason::None);
+    CHECK(plan.take_finished() == std::vector<uint32_t>{a});
+    auto n = plan.next_startable();
+    REQUIRE(n == b);
+    plan.started(b);
+    CHECK(plan.attempts(b) == 4);  // numbering goes on
+    // 4 attempts, 2 of them interrupted: 2 count against retries = 1, so
+    // this failure is final.
+    CHECK_FALSE(plan.failed(b, Clock::now(), 0.0));
+    CHECK(plan.state(b) == NodeState::Failed);
+    CHECK(plan.state(c) == NodeState::Skipped);
+  }
+  SECTION("an interrupted attempt leaves the retry it was owed") {
+    Plan plan(*wf, {}, PlanOptions{false, 2, 2, 0});
+    plan.resume_attempts(b, 1, 1);
+    plan.restore(a, NodeState::Succeeded, SkipReason::None);
+    plan.started(*plan.next_startable());
+    CHECK(plan.attempts(b) == 2);
+    CHECK(plan.failed(b, Clock::now(), 0.0));  // 1 counted attempt: retries = 1 allows one more
+    CHECK(plan.state(b) == NodeState::Backoff);
+  }
+  SECTION("a restored failure stops the run, and restored skips stay as they were") {
+    Plan plan(*wf, {}, PlanOptions{false, 2, 2, 0});
+    plan.restore(a, NodeState::Failed, SkipReason::None);
+    CHECK(plan.state(b) == NodeState::Skipped);
+    CHECK(plan.skip_reason(b) == SkipReason::UpstreamFailed);  // as when a fails in a run
+    CHECK(plan.state(c) == NodeState::Skipped);
+    CHECK(plan.stopping());
+    plan.restore(b, NodeState::Succeeded, SkipReason::None);  // already final: left as it is
+    CHECK(plan.state(b) == NodeState::Skipped);
+    CHECK(plan.done());
+    CHECK(plan.failed_count() == 1);
+  }
+}

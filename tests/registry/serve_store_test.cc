@@ -187,18 +187,22 @@ TEST_CASE("serve store: a queued run is claimed by one process only") {
   CHECK(q[1].after_run == "run-1");
   CHECK_FALSE(q[0].pid);
 
-  store->apply({ClaimQueuedRun{.run_id = "run-1", .pid = 100, .pid_start = 7, .at = T + 2}});
-  store->apply({ClaimQueuedRun{.run_id = "run-1", .pid = 100, .pid_start = 7, .at = T + 3}});  // the same process again
+  store->apply({ClaimQueuedRun{.run_id = "run-1", .pid = 100, .start = "boot 7", .at = T + 2}});
+  store->apply({ClaimQueuedRun{.run_id = "run-1", .pid = 100, .start = "boot 7", .at = T + 3}});  // the same process again
   auto row = store->queued_run("run-1");
   REQUIRE(row);
   CHECK(row->pid == 100);
-  CHECK(row->pid_start == 7);
   CHECK(row->claimed_at == T + 2);
-  CHECK(error_of(*store, {ClaimQueuedRun{.run_id = "run-1", .pid = 100, .pid_start = 8, .at = T + 4}}) ==
+  // The claiming process owns the run.
+  CHECK(store->run("run-1")->owner_pid == 100);
+  CHECK(store->run("run-1")->owner_start == "boot 7");
+  // The same pid in another life (a reused pid) is another process.
+  CHECK(error_of(*store, {ClaimQueuedRun{.run_id = "run-1", .pid = 100, .start = "boot 8", .at = T + 4}}) ==
         "write 1 of 1 (ClaimQueuedRun, run run-1): run 'run-1' was already claimed by process 100");
+  CHECK(store->run("run-1")->owner_start == "boot 7");
 
   store->apply({DequeueRun{.run_id = "run-2"}});
-  CHECK(error_of(*store, {ClaimQueuedRun{.run_id = "run-2", .pid = 101, .pid_start = 1, .at = T}}) ==
+  CHECK(error_of(*store, {ClaimQueuedRun{.run_id = "run-2", .pid = 101, .start = "boot 1", .at = T}}) ==
         "write 1 of 1 (ClaimQueuedRun, run run-2): run 'run-2' is not on the queue (cancelled, or already done)");
   CHECK(store->run_queue().size() == 1);
 }

@@ -153,6 +153,16 @@ std::string table_counts(const std::string& db_path) {
   return out;
 }
 
+// The message of the StoreError a batch raises ("" when it applies).
+std::string error_of(Store& store, const std::vector<Write>& batch) {
+  try {
+    store.apply(batch);
+  } catch (const StoreError& e) {
+    return e.what();
+  }
+  return {};
+}
+
 }  // namespace
 
 TEST_CASE("store: every write kind round-trips") {
@@ -798,4 +808,71 @@ TEST_CASE("store: cached_result reads an entry with its outputs and values in on
   CHECK(bare->entry.node == "bare");
   CHECK(bare->outputs.empty());
   CHECK_FALSE(store->cached_result("nope"));
+}
+
+TEST_CASE("store: resume takes a dead run over once and reopens its interrupted steps") {
+  TempDir dir;
+  auto store = open_sqlite_store(dir.db());
+  store->apply({PutWorkflow{.name = "wf", .digest = kWf, .source = "x", .at = T},
+                CreateRun{.id = kRun, .workflow_name = "wf", .workflow_digest = kWf, .status = RunStatus::Running,
+                          .at = T, .sluice_version = "0.1.0", .owner_pid = 500, .owner_start = "b 1"},
+                SetStepStatus{.run_id = kRun, .node = "a", .status = StepStatus::Running, .at = T + 1},
+                StartAttempt{.run_id = kRun, .node = "a", .number = 1, .at = T + 1},
+                SetStepStatus{.run_id = kRun, .node = "a", .status = StepStatus::Failed, .at = T + 2,
+                              .error = "engine died (pid 500)"},
+                SetRunStatus{.run_id = kRun, .status = RunStatus::Failed, .at = T + 2, .error = "engine died (pid 500)"},
+                AddEvent{.run_id = kRun, .at = T + 2, .kind = "run_recovered"}});
+  CHECK(store->last_event(kRun)->kind == "run_recovered");
+  CHECK_FALSE(store->last_event("no-such-run"));
+
+  // A batch guarded by the wrong owner applies nothing.
+  CHECK(error_of(*store, {ExpectOwner{.run_id = kRun, .pid = 500, .start = "b 2"},
+                          AddEvent{.run_id = kRun, .at = T + 3, .kind = "x"}}) ==
+        "write 1 of 2 (ExpectOwner, run " + kRun + "): run '" + kRun + "' has another owner (pid 500)");
+  CHECK(store->count_events(kRun, "x") == 0);
+
+  store->apply({ResumeRun{.run_id = kRun, .dead_pid = 500, .dead_start = "b 1", .pid = 600, .start = "b 9", .at = T + 5},
+                FinishAttempt{.run_id = kRun, .node = "a", .number = 1, .status = AttemptStatus::Failed, .at = T + 5,
+                              .error = "engine died (pid 500)"},
+                ReopenStep{.run_id = kRun, .node = "a", .at = T + 5},
+                AddEvent{.run_id = kRun, .at = T + 5, .kind = "run_resumed"}});
+  auto run = store->run(kRun);
+  CHECK(run->status == RunStatus::Running);
+  CHECK(run->owner_pid == 600);
+  CHECK(run->owner_start == "b 9");
+  CHECK(run->error.empty());
+  CHECK_FALSE(run->finished_at);
+  CHECK(run->started_at == T);
+  auto a = store->step(kRun, "a");
+  CHECK(a->status == StepStatus::Waiting);
+  CHECK(a->error.empty());
+  CHECK_FALSE(a->finished_at);
+  CHECK(a->attempts == 1);
+  auto tr = store->transitions(kRun, "a");
+  REQUIRE(tr.size() == 3);
+  CHECK(tr[2].status == StepStatus::Waiting);
+  CHECK(tr[2].at == T + 5);
+  CHECK(store->count_events(kRun, "run_resumed") == 1);
+
+  // A second process that read the same dead owner loses: nothing of its batch applies.
+  CHECK(error_of(*store, {ResumeRun{.run_id = kRun, .dead_pid = 500, .dead_start = "b 1", .pid = 700, .start = "b 3",
+                                    .at = T + 6},
+                          AddEvent{.run_id = kRun, .at = T + 6, .kind = "run_resumed"}}) ==
+        "write 1 of 2 (ResumeRun, run " + kRun + "): run '" + kRun + "' has another owner (pid 600)");
+  CHECK(store->run(kRun)->owner_pid == 600);
+  CHECK(store->count_events(kRun, "run_resumed") == 1);
+
+  // The resumed step runs a new attempt and finishes; the run too.
+  store->apply({SetStepStatus{.run_id = kRun, .node = "a", .status = StepStatus::Running, .at = T + 7},
+                StartAttempt{.run_id = kRun, .node = "a", .number = 2, .at = T + 7},
+                FinishAttempt{.run_id = kRun, .node = "a", .number = 2, .at = T + 8},
+                SetStepStatus{.run_id = kRun, .node = "a", .status = StepStatus::Succeeded, .at = T + 8},
+                SetRunStatus{.run_id = kRun, .status = RunStatus::Succeeded, .at = T + 9}});
+  CHECK(store->step(kRun, "a")->attempts == 2);
+  CHECK(store->attempts(kRun, "a")[0].error == "engine died (pid 500)");
+  // A finished run is not taken over, whoever asks.
+  CHECK(error_of(*store, {ResumeRun{.run_id = kRun, .dead_pid = 600, .dead_start = "b 9", .pid = 800, .start = "b 4",
+                                    .at = T + 10}}) ==
+        "write 1 of 1 (ResumeRun, run " + kRun + "): run '" + kRun + "' is neither running nor failed");
+  CHECK(store->run(kRun)->status == RunStatus::Succeeded);
 }
