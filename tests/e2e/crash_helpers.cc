@@ -2,10 +2,13 @@
 
 #include <catch2/catch.hpp>
 
+#include <signal.h>
 #include <sqlite3.h>
 
+#include <chrono>
 #include <regex>
 #include <sstream>
+#include <thread>
 
 namespace sluice::test {
 
@@ -67,6 +70,20 @@ std::string quick_check(const std::string& db_path) {
   sqlite3_finalize(st);
   sqlite3_close(db);
   return out;
+}
+
+Killed kill_run_after(const TempDir& dir, size_t kill_after, const std::vector<std::string>& env) {
+  int pid = spawn_sluice({"run", "-j", "3", "wf.toml"}, dir.path(), dir / "out", dir / "err", env);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (reported_done(read_file(dir / "out")).size() < kill_after && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  ::kill(pid, SIGKILL);
+  CHECK(wait_sluice(pid) == 128 + SIGKILL);
+  std::set<std::string> told = reported_done(read_file(dir / "out"));
+  REQUIRE(told.size() >= kill_after);
+  REQUIRE(told.size() < 25);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1200));  // steps it left running finish (orphans)
+  return {pid, std::move(told)};
 }
 
 }  // namespace sluice::test

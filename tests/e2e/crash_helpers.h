@@ -3,6 +3,9 @@
 // workflow to kill `sluice run` in, and reading what it told the terminal.
 #include <set>
 #include <string>
+#include <vector>
+
+#include "e2e/harness.h"
 
 namespace sluice::test {
 
@@ -16,6 +19,15 @@ std::string expected_all();
 std::set<std::string> reported_done(const std::string& out);
 // The non-empty lines of `text`.
 std::set<std::string> lines(const std::string& text);
+// Starts `sluice run -j 3 wf.toml` in `dir`, SIGKILLs it once the terminal
+// was told of at least `kill_after` finished steps (of 25), waits 1.2 s for
+// the steps it left running to finish as orphans. Fails the test unless the
+// terminal was told of at least kill_after and fewer than 25.
+struct Killed {
+  int pid = 0;                 // of the killed `sluice run`
+  std::set<std::string> told;  // the steps it reported succeeded
+};
+Killed kill_run_after(const TempDir& dir, size_t kill_after, const std::vector<std::string>& env);
 // PRAGMA quick_check of a database, one result per line ("ok\n").
 std::string quick_check(const std::string& db_path);
 

@@ -25,16 +25,7 @@ TEST_CASE("recovery: kill -9 at many points loses nothing reported done, and ret
   for (size_t kill_after : {1u, 8u, 17u, 24u}) {
     DYNAMIC_SECTION("kill after " << kill_after << " steps") {
       fs::remove(dir / "exec.log");
-      int pid = spawn_sluice({"run", "-j", "3", "wf.toml"}, dir.path(), dir / "out", dir / "err", env);
-      auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-      while (reported_done(read_file(dir / "out")).size() < kill_after && std::chrono::steady_clock::now() < deadline)
-        std::this_thread::sleep_for(std::chrono::milliseconds(2));
-      ::kill(pid, SIGKILL);
-      CHECK(wait_sluice(pid) == 128 + SIGKILL);
-      const std::set<std::string> told = reported_done(read_file(dir / "out"));
-      REQUIRE(told.size() >= kill_after);
-      REQUIRE(told.size() < 25);
-      std::this_thread::sleep_for(std::chrono::milliseconds(1200));  // steps it left running finish (orphans)
+      const auto [pid, told] = kill_run_after(dir, kill_after, env);
 
       // The next command finds the dead engine and closes the run.
       const std::string dead = newest_run(dir);

@@ -375,16 +375,7 @@ TEST_CASE("resume: kill -9 at many points of a 25-step run, then resume finishes
     DYNAMIC_SECTION("kill after " << kill_after << " steps") {
       fs::remove_all(dir / ".sluice");
       fs::remove(dir / "exec.log");
-      int pid = spawn_sluice({"run", "-j", "3", "wf.toml"}, dir.path(), dir / "out", dir / "err", env);
-      auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-      while (reported_done(read_file(dir / "out")).size() < kill_after && std::chrono::steady_clock::now() < deadline)
-        std::this_thread::sleep_for(std::chrono::milliseconds(2));
-      ::kill(pid, SIGKILL);
-      CHECK(wait_sluice(pid) == 128 + SIGKILL);
-      const std::set<std::string> told = reported_done(read_file(dir / "out"));
-      REQUIRE(told.size() >= kill_after);
-      REQUIRE(told.size() < 25);
-      std::this_thread::sleep_for(std::chrono::milliseconds(1200));  // steps it left running finish (orphans)
+      const auto [pid, told] = kill_run_after(dir, kill_after, env);
       const std::string id = newest_run(dir);
       // What the store says finished before the resume (the terminal was
       // told of a subset of it).
