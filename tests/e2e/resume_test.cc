@@ -414,3 +414,46 @@ TEST_CASE("resume: kill -9 at many points of a 25-step run, then resume finishes
     }
   }
 }
+
+TEST_CASE("resume: with --workflows, as sluice serve resumes its runs, workflow.trigger queues its run") {
+  Crash c;
+  // a -> notify: once a is done, notify triggers `other`, a workflow of the
+  // served folder flows/.
+  c.dir.write("wf.toml", R"(name = "crash"
+[steps.a]
+run = "echo a >> $TRACE; echo $$$$ > $GATES/pg_a; while [ ! -e $GATES/a ]; do sleep 0.02; done; echo v=1 >> $SLUICE_VALUES"
+
+[steps.notify]
+uses = "workflow.trigger"
+with = { workflow = "other", params = { why = "a said ${steps.a.values.v}" } }
+)");
+  c.dir.write("flows/other.toml", R"(name = "other"
+[params]
+why = ""
+[steps.say]
+run = "echo ${params.why}"
+)");
+  const int pid = c.spawn_run();
+  const std::string id = c.wait_running("a");
+  c.kill_engine(pid, "a");
+  c.open_gate("a");
+
+  RunResult r = run_sluice({"resume", id, "--workflows", "flows"}, c.dir.path(), c.env);
+  INFO(r.out << r.err);
+  REQUIRE(r.status == 0);
+  // Nothing serves the queue here, so the triggered run waits, queued, as
+  // the child of the resumed run.
+  auto runs = list_runs(c.dir);
+  REQUIRE(runs.size() == 2);
+  const json& child = runs[0];
+  CHECK(child["workflow"] == "other");
+  CHECK(child["status"] == "queued");
+  CHECK(child["trigger"] == "child");
+  CHECK(child["parent_run"] == id);
+  CHECK(child["params"] == json({{"why", "a said 1"}}));
+  CHECK(runs[1]["id"] == id);
+  CHECK(runs[1]["status"] == "succeeded");
+  auto values = step_of(show_run(c.dir, id), "notify")["values"];
+  CHECK(values["status"] == "queued");
+  CHECK(values["run_id"] == child["id"]);
+}
