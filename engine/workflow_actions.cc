@@ -147,18 +147,11 @@ ActionResult queue_for_server(const ActionCall& call, ActionContext& ctx) {
   return r;
 }
 
-// Waits until run `run_id` is in the store (its recorder commits the run's
-// start a few milliseconds after it began), so a child run can name it as
-// its parent. False when it is not there within 10 s or the step is cancelled.
-bool wait_for_run_row(const std::string& home, const std::string& run_id, ActionContext& ctx) {
+// Whether run `run_id` is in the store: the recorder commits a run's start
+// before its first step, so it is unless recording the run failed.
+bool run_recorded(const std::string& home, const std::string& run_id) {
   try {
-    std::unique_ptr<registry::Store> store = open_state_store(home);
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    while (!store->run(run_id)) {
-      if (ctx.cancelled() || std::chrono::steady_clock::now() >= deadline) return false;
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    return true;
+    return open_state_store(home)->run(run_id).has_value();
   } catch (const registry::StoreError&) {
     return false;
   }
@@ -197,13 +190,13 @@ class WorkflowHandler : public ActionHandler {
         argv.push_back(k + "=" + param_text(v));
       }
     }
-    // Recorded as a child of this run (trigger "child") once this run's own
-    // record is in the store; without it (it never came) as a plain run.
-    if (wait_for_run_row(call.home, call.run_id, ctx)) {
+    // Recorded as a child of this run (trigger "child"); as a plain run when
+    // this run could not be recorded.
+    if (run_recorded(call.home, call.run_id)) {
       argv.push_back("--parent");
       argv.push_back(call.run_id);
     } else {
-      ctx.log("warning: run " + call.run_id + " is not in the store yet: the child run is not linked to it");
+      ctx.log("warning: run " + call.run_id + " is not in the store: the child run is not linked to it");
     }
     argv.push_back(file.string());
     ctx.log("info: starting a child run of " + file.string());
