@@ -70,7 +70,7 @@ void RunQueue::notify() {
   // run ends, which the next round (at most 100 ms away) sees.
   if (active_.load() >= opt_.max_runs) return;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    std::lock_guard<std::mutex> lock(signal_mu_);
     poke_ = true;
   }
   wake_.notify_one();
@@ -78,7 +78,7 @@ void RunQueue::notify() {
 
 void RunQueue::stop() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    std::lock_guard<std::mutex> lock(signal_mu_);
     stopping_ = true;
   }
   wake_.notify_one();
@@ -92,13 +92,16 @@ size_t RunQueue::queued() const { return queued_.load(); }
 uint64_t RunQueue::started_total() const { return started_total_.load(); }
 
 void RunQueue::loop() {
-  std::unique_lock<std::mutex> lock(mu_);
-  while (!stopping_) {
-    // Children are reaped by polling: a SIGCHLD handler would have to share
-    // the process with httplib's threads and the steps' runner.
-    wake_.wait_for(lock, std::chrono::milliseconds(100), [&] { return stopping_ || poke_; });
-    poke_ = false;
-    if (stopping_) break;
+  for (;;) {
+    {
+      // Children are reaped by polling: a SIGCHLD handler would have to share
+      // the process with httplib's threads and the steps' runner.
+      std::unique_lock<std::mutex> signal(signal_mu_);
+      wake_.wait_for(signal, std::chrono::milliseconds(100), [&] { return stopping_.load() || poke_; });
+      poke_ = false;
+      if (stopping_) break;
+    }
+    std::lock_guard<std::mutex> lock(mu_);
     try {
       reap();
       active_.store(children_.size());

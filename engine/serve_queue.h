@@ -80,9 +80,14 @@ class RunQueue {
   QueueOptions opt_;
   BatchWriter& writer_;
   StorePool& pool_;
+  // mu_ guards the dispatch state below and is held through a round's store
+  // I/O; signal_mu_ guards only the wake-up flags, so notify() (on every
+  // accepted trigger) never waits for a round.
   mutable std::mutex mu_;
+  std::mutex signal_mu_;
   std::condition_variable wake_;
-  bool stopping_ = false, poke_ = false;
+  bool poke_ = false;                   // under signal_mu_
+  std::atomic<bool> stopping_{false};   // set under signal_mu_
   std::map<int, Child> children_;              // by pid
   std::chrono::steady_clock::time_point last_foreign_check_{};
   std::map<std::string, int> spawn_failures_;  // runs whose process died before claiming them
