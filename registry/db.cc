@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cmath>
 #include <limits>
+#include <mutex>
 #include <thread>
 
 namespace sluice::registry {
@@ -126,7 +127,17 @@ std::optional<int64_t> Stmt::opt_int64(int col) const {
 
 Db::Db(const std::string& path) : Db(path, Options{}) {}
 
+// Before the first connection: no memory statistics. SQLite then takes no
+// global mutex around every allocation, which the engine's threads (the
+// executor's cache lookups, the recorder's writer) would otherwise contend
+// for. Fails harmlessly (SQLITE_MISUSE) if SQLite was initialised already.
+static void configure_sqlite() {
+  static std::once_flag once;
+  std::call_once(once, [] { sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0); });
+}
+
 Db::Db(const std::string& path, Options options) : path_(path) {
+  configure_sqlite();
   int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
   int rc = sqlite3_open_v2(path.c_str(), &db_, flags, nullptr);
   if (rc != SQLITE_OK) {

@@ -331,6 +331,13 @@ class SqliteStore final : public Store {
   }
 
   std::optional<CachedResult> cached_result(const std::string& cache_key) override {
+    // Most lookups miss (a step that changed, a new run): one probe of the
+    // key answers those.
+    {
+      Stmt probe = db_.prepare("SELECT 1 FROM cache_entries WHERE cache_key = ?1");
+      probe.bind(1, cache_key);
+      if (!probe.step()) return std::nullopt;
+    }
     // One statement (one read snapshot): the entry, then its outputs, then its values.
     Stmt s = db_.prepare(
         "SELECT 0, s.run_id, s.node, c.created_at, NULL FROM cache_entries c JOIN steps s ON s.id = c.step_id "
