@@ -54,7 +54,14 @@ std::string wait_status(const TestServer& s, const std::string& id, const std::s
 int step_group(const TestServer& s, const std::string& run) {
   const std::string path = s.home() + "/runs/" + run + "/wait/pg";
   REQUIRE(wait_for_file(path, 30000));
-  return std::stoi(read_file(path));
+  // The shell creates the file before it writes the pid: wait for the line.
+  std::string text = read_file(path);
+  for (int i = 0; i < 1000 && (text.empty() || text.back() != '\n'); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    text = read_file(path);
+  }
+  REQUIRE(!text.empty());
+  return std::stoi(text);
 }
 
 // kill -9 of a run's `sluice` process and of the step it runs, once the
