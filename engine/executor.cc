@@ -98,6 +98,30 @@ std::string select_nodes(const dsl::Workflow& wf, const std::string& only, const
 
 namespace {
 
+// Removes file `rel` (not a folder) of the work dir `root` without following
+// a symbolic link on the way: a link an earlier attempt left must not lead
+// the unlink outside the work dir.
+void remove_stale_output(const std::string& root, const std::string& rel) {
+  int dir = ::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  size_t start = 0;
+  while (dir >= 0) {
+    const size_t slash = rel.find('/', start);
+    const std::string part = rel.substr(start, slash == std::string::npos ? std::string::npos : slash - start);
+    if (slash == std::string::npos) {
+      struct stat st {};
+      if (::fstatat(dir, part.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISDIR(st.st_mode)) ::unlinkat(dir, part.c_str(), 0);
+      break;
+    }
+    if (!part.empty()) {
+      const int next = ::openat(dir, part.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      ::close(dir);
+      dir = next;
+    }
+    start = slash + 1;
+  }
+  if (dir >= 0) ::close(dir);
+}
+
 std::string describe_failure(const ProcessResult& r, const dsl::Step& step) {
   switch (r.outcome) {
     case Outcome::Exited: return "exit code " + std::to_string(r.exit_code);
@@ -427,10 +451,13 @@ struct Executor::Impl {
     }
     // Outputs: absolute paths inside the work dir (relative, without '..':
     // the checker sees to that); an output's folder is made when it has one.
+    // A retry or a resumed step starts without the output files an earlier
+    // attempt left: a stale file must not pass the output check.
     nr.outputs.clear();
     for (const dsl::NamedTemplate& o : step.outputs) {
       std::string p = nr.workdir + "/" + o.value.text;
       if (o.value.text.find('/') != std::string::npos) fs::create_directories(fs::path(p).parent_path(), ec);
+      if (!fresh) remove_stale_output(nr.workdir, o.value.text);
       nr.outputs[o.name] = std::move(p);
     }
     // [store] Inputs: upstream outputs or files of the workflow's folder,

@@ -520,10 +520,31 @@ struct StepCache::Impl {
     nr.cache_note = "miss";
     reg::Store* db = store(error);
     if (!db) return false;
-    std::optional<reg::CachedResult> hit = db->cached_result(nr.cache_key);
+    std::optional<reg::CachedResult> hit = prefetched(*db, nr.cache_key);
+    if (!hit) hit = db->cached_result(nr.cache_key);
     if (!hit || !restore_result(node, hit->outputs, hit->values)) return false;
     nr.cache_note = "hit " + hit->entry.run_id + " " + hit->entry.node;
     return true;
+  }
+
+  // The entry under `key` among those the previous run of this workflow
+  // used or made, read in one go at the first lookup (a re-run mostly hits
+  // exactly those); nullopt means: ask the store.
+  std::optional<reg::CachedResult> prefetched(reg::Store& db, const std::string& key) {
+    if (!prefetch_done) {
+      prefetch_done = true;
+      const std::string previous = db.previous_run(wf.name, opt.run_id);
+      if (!previous.empty())
+        for (reg::CachedResult& r : db.cached_results_of_run(previous)) {
+          std::string k = r.entry.cache_key;
+          prefetch.emplace(std::move(k), std::move(r));
+        }
+    }
+    auto it = prefetch.find(key);
+    if (it == prefetch.end()) return std::nullopt;
+    std::optional<reg::CachedResult> out = std::move(it->second);
+    prefetch.erase(it);
+    return out;
   }
 
   // ---- inputs
@@ -585,6 +606,8 @@ struct StepCache::Impl {
   std::unique_ptr<reg::ArtifactStore> cas_;
   std::map<std::string, std::string> external;  // resolved path -> digest, this run
   std::vector<bool> unrestored;  // per node: restored from the cache, files not yet materialised
+  bool prefetch_done = false;
+  std::unordered_map<std::string, reg::CachedResult> prefetch;  // by cache key: see prefetched()
   // Per node: each staged input and the state of what was materialised.
   std::vector<std::vector<std::pair<std::string, std::vector<FileState>>>> inputs_of;
 };

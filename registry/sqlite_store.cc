@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <unordered_map>
 #include <utility>
 
 #include "registry/db.h"
@@ -356,6 +357,58 @@ class SqliteStore final : public Store {
       }
     }
     return out;
+  }
+
+  std::vector<CachedResult> cached_results_of_run(const std::string& run_id) override {
+    Tx snapshot(db_, Tx::Mode::Deferred);  // the three reads see one state
+    std::vector<CachedResult> out;
+    std::unordered_map<int64_t, size_t> by_step;  // an entry's step id -> its index in `out`
+    // No DISTINCT or ORDER BY (each would sort every row): an entry's rows
+    // arrive together, its outputs and values in key order (their primary
+    // keys); a key two steps share repeats its rows, which `filled` skips.
+    Stmt e = db_.prepare(
+        "SELECT c.cache_key, s.run_id, s.node, c.created_at, c.step_id FROM steps p "
+        "JOIN cache_entries c ON c.cache_key = p.cache_key JOIN steps s ON s.id = c.step_id WHERE p.run_id = ?1");
+    e.bind(1, run_id);
+    while (e.step()) {
+      if (!by_step.emplace(e.int64(4), out.size()).second) continue;
+      out.push_back(CachedResult{CacheRow{e.text(0), e.text(1), e.text(2), e.int64(3)}, {}, {}});
+    }
+    if (out.empty()) return out;
+    // Calls add(entry, row) for the rows of each entry's first group.
+    auto read_groups = [&](Stmt& s, auto add) {
+      std::vector<bool> filled(out.size(), false);
+      size_t current = out.size();  // the entry whose group is being read
+      while (s.step()) {
+        auto it = by_step.find(s.int64(0));
+        if (it == by_step.end()) continue;
+        if (it->second != current) {
+          if (current != out.size()) filled[current] = true;
+          current = it->second;
+          if (filled[current]) continue;
+        } else if (filled[current]) {
+          continue;
+        }
+        add(out[current], s);
+      }
+    };
+    Stmt o = db_.prepare(
+        "SELECT c.step_id, o.name, a.digest, o.path FROM steps p JOIN cache_entries c ON c.cache_key = p.cache_key "
+        "JOIN step_outputs o ON o.step_id = c.step_id JOIN artifacts a ON a.id = o.artifact_id WHERE p.run_id = ?1");
+    o.bind(1, run_id);
+    read_groups(o, [](CachedResult& r, Stmt& s) { r.outputs.push_back({s.text(1), s.text(2), s.text(3)}); });
+    Stmt v = db_.prepare(
+        "SELECT c.step_id, v.key, v.value FROM steps p JOIN cache_entries c ON c.cache_key = p.cache_key "
+        "JOIN step_values v ON v.step_id = c.step_id WHERE p.run_id = ?1");
+    v.bind(1, run_id);
+    read_groups(v, [](CachedResult& r, Stmt& s) { r.values.push_back({s.text(1), s.text(2)}); });
+    return out;
+  }
+
+  std::string previous_run(const std::string& workflow, const std::string& before_run) override {
+    Stmt s = db_.prepare("SELECT id FROM runs WHERE workflow_name = ?1 AND id < ?2 ORDER BY id DESC LIMIT 1");
+    s.bind(1, workflow).bind(2, before_run);
+    return s.step() ? s.text(0) : std::string();
   }
 
   std::vector<KeyPartRow> key_parts(const std::string& run_id, const std::string& node) override {

@@ -184,6 +184,25 @@ outputs = { model = "model.json" }
   CHECK(r.out.find("FAILED make: missing output 'model': model.json was not created") != std::string::npos);
 }
 
+TEST_CASE("run: a retry starts without the outputs of the attempt before it") {
+  TempDir dir;
+  // Attempt 1 writes both outputs, then fails. Attempt 2 writes only `b` and
+  // succeeds: the stale `a` must not count as created.
+  dir.write("wf.toml", R"(name = "stale"
+[steps.make]
+run = "if [ $SLUICE_ATTEMPT = 1 ]; then echo old > a.txt; mkdir -p sub; echo old > sub/b.txt; exit 1; fi; echo new > sub/b.txt"
+outputs = { a = "a.txt", b = "sub/b.txt" }
+retries = 1
+retry_backoff = "10ms"
+)");
+  auto r = run_sluice({"run", "wf.toml"}, dir.path());
+  INFO(r.out << r.err);
+  CHECK(r.status == 1);
+  CHECK(r.out.find("FAILED make: missing output 'a': a.txt was not created") != std::string::npos);
+  CHECK_FALSE(std::filesystem::exists(workdir(dir, "make") + "/a.txt"));
+  CHECK(read_file(workdir(dir, "make") + "/sub/b.txt") == "new\n");
+}
+
 TEST_CASE("run: outputs, inputs and values flow into later steps") {
   TempDir dir;
   dir.write("data/raw.csv", "a,b\n1,2\n");

@@ -12,6 +12,7 @@
 #include <functional>
 #include <iostream>
 #include <limits>
+#include <map>
 #include <set>
 #include <thread>
 
@@ -808,6 +809,61 @@ TEST_CASE("store: cached_result reads an entry with its outputs and values in on
   CHECK(bare->entry.node == "bare");
   CHECK(bare->outputs.empty());
   CHECK_FALSE(store->cached_result("nope"));
+}
+
+TEST_CASE("store: cached_results_of_run reads the entries under the keys a run's steps recorded") {
+  TempDir dir;
+  auto store = open_sqlite_store(dir.db());
+  const std::string first = "20261127-040253-000001", second = "20261127-040253-000002", third = "20261127-040253-000003";
+  // The first run executes train (key k1, outputs and a value) and eval (k2).
+  std::vector<Write> batch = workflow_and_run(first);
+  batch.push_back(PutArtifact{.digest = kData, .size = 3, .at = T});
+  batch.push_back(PutArtifact{.digest = kModel, .kind = ArtifactKind::Tree, .size = 9, .at = T});
+  batch.push_back(SetStepStatus{.run_id = first, .node = "train", .status = StepStatus::Succeeded, .at = T, .cache_key = "k1"});
+  batch.push_back(AddOutput{.run_id = first, .node = "train", .name = "model", .digest = kModel, .path = "m"});
+  batch.push_back(AddOutput{.run_id = first, .node = "train", .name = "data", .digest = kData, .path = "d.csv"});
+  batch.push_back(SetValue{.run_id = first, .node = "train", .key = "auc", .value = "0.9"});
+  batch.push_back(PutCacheEntry{.cache_key = "k1", .run_id = first, .node = "train", .at = T + 1});
+  batch.push_back(SetStepStatus{.run_id = first, .node = "eval", .status = StepStatus::Succeeded, .at = T, .cache_key = "k2"});
+  batch.push_back(PutCacheEntry{.cache_key = "k2", .run_id = first, .node = "eval", .at = T + 2});
+  store->apply(batch);
+  // The second run restores train from the cache (its key points at the first
+  // run's entry) and runs eval under a new key with no entry.
+  batch = workflow_and_run(second, "recommender", T + 10);
+  batch.push_back(SetStepStatus{.run_id = second, .node = "train", .status = StepStatus::Cached, .at = T + 10, .cache_key = "k1"});
+  batch.push_back(SetStepStatus{.run_id = second, .node = "eval", .status = StepStatus::Failed, .at = T + 10, .cache_key = "k3"});
+  store->apply(batch);
+  store->apply(workflow_and_run(third, "other", T + 20));
+
+  CHECK(store->previous_run("recommender", third) == second);
+  CHECK(store->previous_run("recommender", second) == first);
+  CHECK(store->previous_run("recommender", first) == "");
+  CHECK(store->previous_run("other", third) == "");
+
+  auto of_second = store->cached_results_of_run(second);
+  REQUIRE(of_second.size() == 1);  // k3 has no entry
+  CHECK(of_second[0].entry.cache_key == "k1");
+  CHECK(of_second[0].entry.run_id == first);
+  CHECK(of_second[0].entry.node == "train");
+  CHECK(of_second[0].entry.created_at == T + 1);
+  REQUIRE(of_second[0].outputs.size() == 2);
+  CHECK(of_second[0].outputs[0].name == "data");
+  CHECK(of_second[0].outputs[0].digest == kData);
+  CHECK(of_second[0].outputs[0].path == "d.csv");
+  CHECK(of_second[0].outputs[1].digest == kModel);
+  REQUIRE(of_second[0].values.size() == 1);
+  CHECK(of_second[0].values[0].key == "auc");
+  CHECK(of_second[0].values[0].value == "0.9");
+
+  auto of_first = store->cached_results_of_run(first);
+  REQUIRE(of_first.size() == 2);
+  std::map<std::string, CachedResult> by_key;
+  for (auto& r : of_first) by_key[r.entry.cache_key] = r;
+  CHECK(by_key["k1"].outputs.size() == 2);
+  CHECK(by_key["k2"].entry.node == "eval");
+  CHECK(by_key["k2"].outputs.empty());
+  CHECK(by_key["k2"].values.empty());
+  CHECK(store->cached_results_of_run(third).empty());
 }
 
 TEST_CASE("store: resume takes a dead run over once and reopens its interrupted steps") {
