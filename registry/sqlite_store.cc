@@ -139,21 +139,27 @@ class SqliteStore final : public Store {
 
   void apply(const std::vector<Write>& batch) override {
     if (batch.empty()) return;
-    step_ids_.clear();  // ids seen in a rolled-back batch may not exist
-    last_step_id_ = 0;
+    // Step and artifact rows are never deleted, so the ids remembered from
+    // committed batches stay true; those learnt in a batch that rolls back
+    // may not exist, and are all forgotten then (as they are when many).
+    if (step_ids_.size() + artifact_ids_.size() > kMaxRememberedIds) forget_ids();
     Tx tx(db_);
     for (size_t i = 0; i < batch.size(); ++i) {
       try {
         std::visit([this](const auto& w) { put(w); }, batch[i]);
       } catch (const StoreError& e) {
-        step_ids_.clear();
-        last_step_id_ = 0;
+        forget_ids();
         throw StoreError("write " + std::to_string(i + 1) + " of " + std::to_string(batch.size()) + " (" +
                              write_name(batch[i]) + ", " + write_subject(batch[i]) + "): " + e.what(),
                          e.code(), e.sql());
       }
     }
-    tx.commit();
+    try {
+      tx.commit();
+    } catch (...) {
+      forget_ids();
+      throw;
+    }
   }
 
   // ---- reads ----
@@ -522,32 +528,44 @@ class SqliteStore final : public Store {
   }
 
  private:
+  static constexpr size_t kMaxRememberedIds = 200'000;
+
+  void forget_ids() {
+    step_ids_.clear();
+    artifact_ids_.clear();
+    last_step_id_ = 0;
+  }
+
+  static std::string step_key(const std::string& run_id, const std::string& node) { return run_id + '\n' + node; }
+
   // The database id of a step; throws if it was never created.
   int64_t step_id(const std::string& run_id, const std::string& node) {
     // Writes about one step come in a row: StartAttempt after SetStepStatus...
     if (last_step_id_ != 0 && node == last_step_.second && run_id == last_step_.first) return last_step_id_;
-    auto key = std::make_pair(run_id, node);
-    if (auto it = step_ids_.find(key); it != step_ids_.end()) {
-      last_step_ = it->first;
-      return last_step_id_ = it->second;
+    int64_t id = 0;
+    if (auto it = step_ids_.find(step_key(run_id, node)); it != step_ids_.end()) {
+      id = it->second;
+    } else {
+      Stmt s = db_.prepare("SELECT id FROM steps WHERE run_id = ?1 AND node = ?2");
+      s.bind(1, run_id).bind(2, node);
+      if (!s.step())
+        throw StoreError("no step '" + node + "' in run '" + run_id + "' (a SetStepStatus must create it first)");
+      id = s.int64(0);
+      step_ids_.emplace(step_key(run_id, node), id);
     }
-    Stmt s = db_.prepare("SELECT id FROM steps WHERE run_id = ?1 AND node = ?2");
-    s.bind(1, run_id).bind(2, node);
-    if (!s.step())
-      throw StoreError("no step '" + node + "' in run '" + run_id + "' (a SetStepStatus must create it first)");
-    int64_t id = s.int64(0);
-    last_step_ = key;
-    last_step_id_ = id;
-    step_ids_.emplace(std::move(key), id);
-    return id;
+    last_step_ = {run_id, node};
+    return last_step_id_ = id;
   }
 
   // The database id of an artifact; throws if it was never recorded.
   int64_t artifact_id(const std::string& digest) {
+    if (auto it = artifact_ids_.find(digest); it != artifact_ids_.end()) return it->second;
     Stmt s = db_.prepare("SELECT id FROM artifacts WHERE digest = ?1");
     s.bind(1, digest);
     if (!s.step()) throw StoreError("no artifact " + digest + " (a PutArtifact must record it first)");
-    return s.int64(0);
+    const int64_t id = s.int64(0);
+    artifact_ids_.emplace(digest, id);
+    return id;
   }
 
   void require_run(const std::string& run_id) {
@@ -606,6 +624,7 @@ class SqliteStore final : public Store {
   }
 
   void put(const SetStepStatus& w) {
+    int64_t id = 0;
     {
       Stmt s = db_.prepare(
           "INSERT INTO steps (run_id, node, step, matrix_json, status, status_at, cache_key, skip_reason, "
@@ -616,18 +635,23 @@ class SqliteStore final : public Store {
           "error = excluded.error, started_at = coalesce(steps.started_at, excluded.started_at), "
           "finished_at = excluded.finished_at "
           "WHERE NOT (?13 = 0 AND (steps.status = 'succeeded' OR steps.status = 'cached' OR "
-          "steps.status = 'failed' OR steps.status = 'skipped' OR steps.status = 'cancelled'))");
+          "steps.status = 'failed' OR steps.status = 'skipped' OR steps.status = 'cancelled')) RETURNING id");
       s.bind(1, w.run_id).bind(2, w.node).bind(3, w.step.empty() ? w.node : w.step);
       s.bind(4, w.matrix_json.empty() ? std::string("{}") : w.matrix_json);
       s.bind(5, to_string(w.status)).bind(6, w.at).bind(7, opt(w.cache_key)).bind(8, opt(w.skip_reason));
       s.bind(9, opt(w.error)).bind(10, final_at(w.status == StepStatus::Running, w.at));
       s.bind(11, final_at(is_final(w.status), w.at)).bind(12, opt(w.cache_note)).bind(13, is_final(w.status));
-      s.run();
-      if (db_.changes() == 0) return;  // the step is final: the write is ignored
+      if (!s.step()) return;  // no row: the step is final and the write is ignored
+      id = s.int64(0);
+    }
+    if (id != last_step_id_) {
+      step_ids_.emplace(step_key(w.run_id, w.node), id);
+      last_step_ = {w.run_id, w.node};
+      last_step_id_ = id;
     }
     // A re-applied transition (same status, same millisecond) is recorded once.
     Stmt t = db_.prepare("INSERT OR IGNORE INTO step_transitions (step_id, at, status) VALUES (?1, ?2, ?3)");
-    t.bind(1, step_id(w.run_id, w.node)).bind(2, w.at).bind(3, to_string(w.status)).run();
+    t.bind(1, id).bind(2, w.at).bind(3, to_string(w.status)).run();
   }
 
   void put(const StartAttempt& w) {
@@ -677,8 +701,9 @@ class SqliteStore final : public Store {
   void put(const PutArtifact& w) {
     Stmt s = db_.prepare(
         "INSERT INTO artifacts (digest, kind, size, created_at) VALUES (?1, ?2, ?3, ?4) "
-        "ON CONFLICT (digest) DO NOTHING");
-    s.bind(1, w.digest).bind(2, to_string(w.kind)).bind(3, w.size).bind(4, w.at).run();
+        "ON CONFLICT (digest) DO NOTHING RETURNING id");
+    s.bind(1, w.digest).bind(2, to_string(w.kind)).bind(3, w.size).bind(4, w.at);
+    if (s.step()) artifact_ids_.emplace(w.digest, s.int64(0));  // new; a known one is looked up when needed
   }
 
   void put(const AddOutput& w) {
@@ -774,7 +799,8 @@ class SqliteStore final : public Store {
 
   Db db_;
   // (run_id, node) -> steps.id, valid for the batch being applied.
-  std::map<std::pair<std::string, std::string>, int64_t> step_ids_;
+  std::unordered_map<std::string, int64_t> step_ids_;      // by step_key(run, node)
+  std::unordered_map<std::string, int64_t> artifact_ids_;  // by digest
   std::pair<std::string, std::string> last_step_;  // the last one looked up, when last_step_id_ != 0
   int64_t last_step_id_ = 0;
 };

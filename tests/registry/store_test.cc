@@ -580,9 +580,25 @@ TEST_CASE("store: a batch that fails half-way leaves nothing") {
   }
   CHECK(table_counts(dir.db()) == before);
 
+  // The ids of the step and the artifact the failed batch created are not
+  // remembered: later writes about them fail as if they never existed.
+  batch = {SetStepStatus{.run_id = kRun, .node = "b", .status = StepStatus::Running, .at = T},
+           PutArtifact{.digest = kData, .size = 3, .at = T},
+           AddOutput{.run_id = kRun, .node = "b", .name = "o", .digest = kData, .path = "o"},
+           AddEvent{.run_id = "nope", .seq = 1, .at = T, .kind = "x"}};
+  CHECK_THROWS(store->apply(batch));
+  CHECK_THROWS_WITH(store->apply({SetValue{.run_id = kRun, .node = "b", .key = "k", .value = "v"}}),
+                    "write 1 of 1 (SetValue, run " + kRun + ", node b): no step 'b' in run '" + kRun +
+                        "' (a SetStepStatus must create it first)");
+  store->apply({SetStepStatus{.run_id = kRun, .node = "c", .status = StepStatus::Running, .at = T}});
+  CHECK_THROWS_WITH(store->apply({AddOutput{.run_id = kRun, .node = "c", .name = "o", .digest = kData, .path = "o"}}),
+                    "write 1 of 1 (AddOutput, run " + kRun + ", node c): no artifact " + kData +
+                        " (a PutArtifact must record it first)");
+  CHECK(table_counts(dir.db()) != before);  // step c
+
   // The store is still usable after a failed batch.
   store->apply({SetStepStatus{.run_id = kRun, .node = "a", .status = StepStatus::Running, .at = T}});
-  CHECK(store->steps(kRun).size() == 1);
+  CHECK(store->steps(kRun).size() == 2);
 }
 
 TEST_CASE("store: writes name what they need") {
