@@ -2,7 +2,9 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -1449,6 +1451,11 @@ struct ArtifactStore::Batch::State {
   Result<Stored> put_file(const std::string& path, bool nofollow = false) {
     Fd fd;
     if (auto r = ArtifactStore::Impl::open_source(path, nofollow, fd); !r) return Error{r.error()};
+    return put_open(std::move(fd), path);
+  }
+
+  // Stores the file open at `fd`; `path` names it in messages.
+  Result<Stored> put_open(Fd fd, const std::string& path) {
     struct stat before {};
     if (::fstat(fd.get(), &before) != 0) return Error{sys_error("inspect", path)};
     if (auto r = ArtifactStore::Impl::check_regular(before, path); !r) return Error{r.error()};
@@ -1533,6 +1540,23 @@ ArtifactStore::Batch::~Batch() = default;
 
 Result<Stored> ArtifactStore::Batch::put_file(const std::string& path) { return state_->put_file(path); }
 Result<Stored> ArtifactStore::Batch::put_file_at(const std::string& root, const std::string& relative) {
+  // The common case in one open: openat2 with RESOLVE_BENEATH follows
+  // symlinks only while they stay under `root` (resolve_inside's rule)
+  // without resolving every component by hand. Anything else (a path that
+  // leads out, a folder, no openat2) goes the long way, for its message.
+  if (dsl::unsafe_relative_path(relative).empty()) {
+    Fd dir(::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (dir.valid()) {
+      struct open_how how {};
+      how.flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
+      how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
+      Fd fd(static_cast<int>(::syscall(SYS_openat2, dir.get(), relative.c_str(), &how, sizeof how)));
+      if (fd.valid()) {
+        struct stat st {};
+        if (::fstat(fd.get(), &st) == 0 && S_ISREG(st.st_mode)) return state_->put_open(std::move(fd), join(root, relative));
+      }
+    }
+  }
   auto resolved = resolve_inside(root, relative);
   if (!resolved) return Error{resolved.error()};
   return state_->put_file(*resolved, true);

@@ -510,6 +510,24 @@ TEST_CASE("artifact_store: relative paths and symlinks may not leave their root"
   CHECK(store.put_tree_at(root, "..").error() == "'..' contains a '..' component");
   CHECK_FALSE(store.exists(Digest{Kind::File, hex_of("secret")}));
 
+  // A batch (the run recorder's way in) follows the same rules: a symlink
+  // that stays inside is stored, one that leads out is refused, by name.
+  {
+    ArtifactStore::Batch batch(store);
+    auto linked = batch.put_file_at(root, "alias");
+    REQUIRE(linked.ok());
+    CHECK(linked->digest.hex == hex_of("model"));
+    CHECK(batch.put_file_at(root, "leak").error() ==
+          "'leak' leads outside '" + root + "' (it resolves to '" + t / "outside/secret" + "')");
+    CHECK(batch.put_file_at(root, "escape/secret").error() ==
+          "'escape/secret' leads outside '" + root + "' (it resolves to '" + t / "outside/secret" + "')");
+    CHECK(batch.put_file_at(root, "../outside/secret").error() == "'../outside/secret' contains a '..' component");
+    CHECK(batch.put_file_at(root, t / "outside/secret").error() ==
+          "'" + t / "outside/secret" + "' is absolute where a relative path is expected");
+    REQUIRE(batch.commit().ok());
+    CHECK_FALSE(store.exists(Digest{Kind::File, hex_of("secret")}));
+  }
+
   CHECK(store.materialize_at(*ok, root, "escape/copy").error() ==
         "'escape/copy' leads outside '" + root + "' (its folder resolves to '" + t / "outside" + "')");
   CHECK(store.materialize_at(*ok, root, "../copy").error() == "'../copy' contains a '..' component");
