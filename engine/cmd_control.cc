@@ -195,6 +195,8 @@ int run_rerun(const Args& args) {
 // ---- resume
 
 int run_resume(const Args& args) {
+  if (args.flag("keep-going") && args.flag("no-keep-going"))
+    return usage_error(resume_command(), "--keep-going and --no-keep-going cannot be combined");
   const std::string home = state_home(args);
   // A run whose engine died is taken over as it is: running (no process
   // marked it failed yet, so a client of `sluice serve` never sees it fail
@@ -208,8 +210,6 @@ int run_resume(const Args& args) {
     std::fprintf(stderr, "sluice resume: error: %s\n", refusal.c_str());
     return kExitBadInput;
   }
-  if (args.flag("keep-going") && args.flag("no-keep-going"))
-    return usage_error(resume_command(), "--keep-going and --no-keep-going cannot be combined");
   RunOptions opt;
   int status = 0;
   if (!machine_options(resume_command(), args, opt, status)) return status;
