@@ -15,6 +15,7 @@
 #include "engine/cli.h"
 #include "engine/cli_format.h"
 #include "engine/exit_status.h"
+#include "engine/recorded_options.h"
 #include "engine/recovery.h"
 #include "engine/resume.h"
 #include "engine/run_workflow.h"
@@ -194,6 +195,8 @@ int run_rerun(const Args& args) {
 // ---- resume
 
 int run_resume(const Args& args) {
+  if (args.flag("keep-going") && args.flag("no-keep-going"))
+    return usage_error(resume_command(), "--keep-going and --no-keep-going cannot be combined");
   const std::string home = state_home(args);
   // A run whose engine died is taken over as it is: running (no process
   // marked it failed yet, so a client of `sluice serve` never sees it fail
@@ -212,6 +215,18 @@ int run_resume(const Args& args) {
   if (!machine_options(resume_command(), args, opt, status)) return status;
   opt.params = rec->params;
   opt.no_cache = rec->run.no_cache;
+  // What the run was started with: the same steps, the same pinned inputs
+  // and reused results; keep-going as recorded unless chosen here.
+  RecordedOptions recorded;
+  std::string bad;
+  if (!parse_recorded_options(rec->run.options_json, recorded, bad) ||
+      !(bad = select_nodes(*rec->wf, recorded.only, recorded.from, opt.selected)).empty()) {
+    std::fprintf(stderr, "sluice resume: error: run %s cannot be resumed: %s\n", id.c_str(), bad.c_str());
+    return kExitBadInput;
+  }
+  opt.keep_going = args.flag("keep-going") || (recorded.keep_going && !args.flag("no-keep-going"));
+  opt.reuse = std::move(recorded.reuse);
+  opt.pinned_inputs = std::move(recorded.pinned_inputs);
   // `sluice serve` resuming its run passes the folder it serves, as for
   // `sluice run --queued`: workflow.trigger then queues runs there.
   if (!args.value("workflows").empty())
@@ -235,8 +250,17 @@ int run_resume(const Args& args) {
       return kExitInternal;
     }
     o.resume = std::move(takeover.from);
-    store.reset();
     std::printf("resuming run %s: %s\n", id.c_str(), describe(takeover).c_str());
+    // Before any step starts again: no two attempts of a step run at once.
+    try {
+      for (const std::string& line : end_leftover_processes(*store, rec->run, takeover, o.kill_grace))
+        std::printf("%s\n", line.c_str());
+    } catch (const reg::StoreError& e) {
+      std::fprintf(stderr, "sluice resume: error: cannot record the processes ended: %s\n", e.what());
+      return kExitInternal;
+    }
+    std::fflush(stdout);
+    store.reset();
     return kExitSuccess;
   };
   return run_workflow(resume_command(), *rec->wf, std::move(opt), start);
@@ -283,15 +307,21 @@ const Command& retry_command() {
 const Command& resume_command() {
   static const Command cmd{"resume",
                            "continue a run whose engine died (kill -9, crash, power cut) in the same run",
-                           "sluice resume RUN [-j N] [--keep-going] [-v] [--home DIR] [--workflows DIR]",
-                           "RUN itself goes on, with the workflow source and params it recorded: steps\n"
+                           "sluice resume RUN [-j N] [--keep-going | --no-keep-going] [-v] [--home DIR] [--workflows DIR]",
+                           "RUN itself goes on, with the workflow source, params and options it recorded\n"
+                           "(--only/--from, --keep-going, --no-cache, a rerun's pinned inputs): steps\n"
                            "that finished keep their records and are restored from the store without\n"
                            "running; steps that were running when the engine died start a new attempt\n"
-                           "(the interrupted one stays recorded, failed with 'engine died'); steps that\n"
-                           "never started run. Only a run whose engine died can be resumed: for a run\n"
-                           "that failed or was cancelled, 'sluice retry' makes a new run. This process\n"
-                           "takes the run over in one transaction, so of two 'sluice resume RUN' one runs it.",
-                           {kRunOptions[0], kRunOptions[1], kRunOptions[3], kHomeOption,
+                           "(the interrupted one stays recorded, failed with 'engine died'), once the\n"
+                           "processes the dead engine left of them are ended (SIGTERM, then SIGKILL);\n"
+                           "steps that never started run. Only a run whose engine died can be resumed:\n"
+                           "for a run that failed or was cancelled, 'sluice retry' makes a new run. This\n"
+                           "process takes the run over in one transaction, so of two 'sluice resume RUN'\n"
+                           "one runs it.",
+                           {kRunOptions[0],
+                            {"keep-going", 'k', "", "keep going after a failure, whatever the run recorded"},
+                            {"no-keep-going", 0, "", "stop after a failure, whatever the run recorded"},
+                            kRunOptions[3], kHomeOption,
                             {"workflows", 0, "DIR",
                              "a run of 'sluice serve': the folder it serves (where workflow.trigger queues)"}},
                            1,

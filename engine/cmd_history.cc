@@ -36,7 +36,10 @@ nlohmann::json run_json(const reg::RunRow& r) {
           {"sluice_version", r.sluice_version},
           {"git_commit", r.git_commit},
           {"parent_run", r.parent_run},
-          {"error", r.error}};
+          {"error", r.error},
+          // What `sluice resume` continues it with (engine/recorded_options.h).
+          {"no_cache", r.no_cache},
+          {"options", nlohmann::json::parse(r.options_json.empty() ? "{}" : r.options_json, nullptr, false)}};
 }
 
 int run_runs(const Args& args) {

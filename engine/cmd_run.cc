@@ -12,6 +12,7 @@
 #include "engine/exit_status.h"
 #include "engine/plugin_check.h"
 #include "engine/queued_run.h"
+#include "engine/recorded_options.h"
 #include "engine/recovery.h"
 #include "engine/run_recorder.h"
 #include "engine/run_workflow.h"
@@ -106,10 +107,13 @@ int run_workflow(const Command& cmd, const dsl::Workflow& wf, RunOptions opt, co
   try {
     // Runs whose engine died are marked failed first (engine/recovery.h).
     recover_dead_runs(*open_state_store(opt.home), opt.home);
+    const RecordedOptions recorded{.only = start.only, .from = start.from, .keep_going = opt.keep_going,
+                                   .reuse = opt.reuse, .pinned_inputs = opt.pinned_inputs};
     recorder = std::make_unique<RunRecorder>(
         wf, printer,
         RecordedRun{.run_id = opt.run_id, .home = opt.home, .trigger = start.trigger, .params_json = params_json(opt.params),
-                    .parent_run = start.parent_run, .no_cache = opt.no_cache, .resumed = bool(start.take_over)});
+                    .parent_run = start.parent_run, .no_cache = opt.no_cache, .resumed = bool(start.take_over),
+                    .options_json = to_json(recorded)});
   } catch (const std::exception& e) {
     std::fprintf(stderr, "sluice %s: error: cannot open the store in %s: %s\n", cmd.name.c_str(), opt.home.c_str(), e.what());
     return kExitInternal;
@@ -183,6 +187,8 @@ int run_run(const Args& args) {
     std::fprintf(stderr, "sluice run: error: %s\n", error.c_str());
     return kExitBadInput;
   }
+  start.only = args.value("only");
+  start.from = args.value("from");
   start.dry_run = args.flag("dry-run");
   return run_workflow(run_command(), *wf, std::move(opt), start);
 }

@@ -31,6 +31,9 @@ struct Event {
   SkipReason skip = SkipReason::None;
   std::string message;
   std::string log_path;
+  // StepStarted of a `run` step: its process group (the shell's pid), sent
+  // once the process is spawned; 0 otherwise.
+  int pgid = 0;
   Clock::duration elapsed{};  // attempt duration (finished, retrying) or run duration
   Clock::duration delay{};    // StepRetrying
   // Progress after this event: instances final / selected, attempts

@@ -407,10 +407,10 @@ struct Executor::Impl {
     attempt_started[node] = Clock::now();
     Event started = event(Event::Kind::StepStarted, node);
     started.log_path = a.log_path;
-    sink.on_event(started);
 
     std::string error;
     if (step.kind != dsl::ActionKind::Run) {
+      sink.on_event(started);
       ActionCall call;
       std::shared_ptr<ActionHandler> handler;
       if (!prepare_action(node, call, handler, error)) {
@@ -423,12 +423,17 @@ struct Executor::Impl {
     }
     ProcessSpec spec;
     if (!prepare(node, spec, error)) {
+      sink.on_event(started);
       nr.attempts.back().finished = std::chrono::system_clock::now();
       fail_attempt(node, error, false);
       return;
     }
     Runner::Id id = runner.start(spec);
     running.emplace(id, node);
+    // Reported once spawned, with the process group: recorded with the
+    // attempt, so a `sluice resume` after this engine's death can end it.
+    started.pgid = runner.process_group(id);
+    sink.on_event(started);
   }
 
   // The work dir, the outputs' paths and the resolved inputs of an attempt

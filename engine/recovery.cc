@@ -23,8 +23,10 @@ std::string first_line(const std::string& path) {
 
 }  // namespace
 
-std::string process_start_id(int64_t pid) {
+std::string process_start_id(int64_t pid, bool even_zombie) {
   if (pid <= 0) return {};
+  // The boot id does not change while this process lives.
+  static const std::string boot_id = first_line("/proc/sys/kernel/random/boot_id");
   std::string stat = first_line("/proc/" + std::to_string(pid) + "/stat");
   // "pid (comm) state ppid ...": comm may hold spaces and parentheses, so
   // fields are counted after the last ')'. Start time is field 22.
@@ -34,8 +36,8 @@ std::string process_start_id(int64_t pid) {
   std::string field;
   for (int i = 3; i <= 22 && fields >> field; ++i) {
     // A zombie (exited, not yet reaped by its parent) runs nothing any more.
-    if (i == 3 && (field == "Z" || field == "X")) return {};
-    if (i == 22) return first_line("/proc/sys/kernel/random/boot_id") + " " + field;
+    if (i == 3 && !even_zombie && (field == "Z" || field == "X")) return {};
+    if (i == 22) return boot_id + " " + field;
   }
   return {};
 }

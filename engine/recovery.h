@@ -17,8 +17,9 @@ namespace sluice::engine {
 // "<boot id> <start time>" of process `pid` (start time in clock ticks since
 // boot, from /proc/PID/stat), which a later process reusing the pid does not
 // share; "" when the process does not exist or is a zombie (it exited and
-// its parent has not reaped it yet).
-std::string process_start_id(int64_t pid);
+// its parent has not reaped it yet) — unless `even_zombie`: a zombie still
+// holds its pid and its process group, so its id is returned too.
+std::string process_start_id(int64_t pid, bool even_zombie = false);
 
 // Whether the process recorded as (pid, start_id) is still running (a
 // zombie is not). An empty start_id compares the pid alone.

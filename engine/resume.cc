@@ -6,6 +6,7 @@
 
 #include "engine/cli_format.h"
 #include "engine/recovery.h"
+#include "engine/status_printer.h"
 #include "registry/artifact_store.h"
 
 namespace sluice::engine {
@@ -92,7 +93,9 @@ bool take_over_run(reg::Store& store, const std::string& home, const reg::RunRow
     ResumeFrom::Attempts& a = out.from.unfinished[s.node];
     for (const reg::AttemptRow& row : store.attempts(run.id, s.node)) {
       ++a.recorded;
-      if (row.status == reg::AttemptStatus::Running || is_engine_died_error(row.error)) ++a.interrupted;
+      if (row.status != reg::AttemptStatus::Running && !is_engine_died_error(row.error)) continue;
+      ++a.interrupted;
+      if (row.pgid > 0) out.groups.push_back(StepGroup{s.node, row.number, row.pgid, row.pgid_start});
     }
     fail_running_attempts(store, home, cas, run.id, s.node, why, now, writes);
     writes.push_back(reg::ReopenStep{.run_id = run.id, .node = s.node, .at = now});
@@ -114,6 +117,26 @@ bool take_over_run(reg::Store& store, const std::string& home, const reg::RunRow
     throw;
   }
   return true;
+}
+
+std::vector<std::string> end_leftover_processes(reg::Store& store, const reg::RunRow& run, const Takeover& t,
+                                                std::chrono::milliseconds grace) {
+  const std::vector<GroupFate> fates = end_step_groups(t.groups, grace);
+  std::vector<std::string> lines;
+  std::vector<reg::Write> events;
+  for (size_t i = 0; i < t.groups.size(); ++i) {
+    if (fates[i] != GroupFate::Ended && fates[i] != GroupFate::Killed) continue;
+    const StepGroup& g = t.groups[i];
+    const std::string what = "the processes of " + g.node + "'s attempt " + std::to_string(g.attempt) +
+                             " (process group " + std::to_string(g.pgid) + "), still running after the " +
+                             engine_died_error(run.owner_pid);
+    const std::string how = fates[i] == GroupFate::Ended ? "SIGTERM" : "SIGKILL after " + format_elapsed(grace);
+    lines.push_back("ended " + what);
+    events.push_back(reg::AddEvent{.run_id = run.id, .at = reg::now_ms(), .kind = "step_processes_ended",
+                                   .node = g.node, .message = "ended " + what + ": " + how});
+  }
+  if (!events.empty()) store.apply(events);
+  return lines;
 }
 
 }  // namespace sluice::engine

@@ -7,10 +7,13 @@
 // owner, and a `run_resumed` event says so. Then the executor restores the
 // finished steps from the record (engine/executor.h, ResumeFrom) and runs the
 // rest. See docs/running.md, "Resume".
+#include <chrono>
 #include <cstddef>
 #include <string>
+#include <vector>
 
 #include "engine/executor.h"
+#include "engine/step_groups.h"
 #include "registry/store.h"
 
 namespace sluice::engine {
@@ -23,6 +26,9 @@ struct Takeover {
   ResumeFrom from;
   size_t restored = 0;  // finished steps, restored without running
   size_t reopened = 0;  // interrupted steps, which run again
+  // The recorded process groups of the interrupted attempts, which the dead
+  // engine may have left running (engine/step_groups.h).
+  std::vector<StepGroup> groups;
 };
 
 // "2 finished steps restored, 1 interrupted step runs again"
@@ -35,5 +41,14 @@ std::string describe(const Takeover& t);
 // written then.
 bool take_over_run(registry::Store& store, const std::string& home, const registry::RunRow& run, Takeover& out,
                    std::string& error);
+
+// Once this process took `run` over (and before any step starts): ends the
+// process groups of `t` that still run (end_step_groups(), SIGKILL after
+// `grace`) and records a `step_processes_ended` event for each group ended.
+// Returns one line per group ended, for the terminal: "ended the processes
+// of b's attempt 1 (process group 4242), still running after the engine
+// died (pid 4100)".
+std::vector<std::string> end_leftover_processes(registry::Store& store, const registry::RunRow& run, const Takeover& t,
+                                                std::chrono::milliseconds grace);
 
 }  // namespace sluice::engine

@@ -346,6 +346,7 @@ struct RunRecorder::Impl {
         c.git_commit = git_commit(fs::absolute(wf.path).parent_path().string());
         c.parent_run = run.parent_run;
         c.no_cache = run.no_cache;
+        c.options_json = run.options_json;
         c.owner_pid = ::getpid();
         c.owner_start = process_start_id(::getpid());
         writes.push_back(c);
@@ -354,9 +355,16 @@ struct RunRecorder::Impl {
       }
       case Event::Kind::StepStarted:
         step(item, reg::StepStatus::Running, writes);
-        if (item.attempt)
-          writes.push_back(reg::StartAttempt{run.run_id, item.node, item.attempt->number, ms_since_epoch(item.attempt->started),
-                                             item.attempt->log_path});
+        if (item.attempt) {
+          // The process group's leader is identified here, on the writer
+          // thread, shortly after the spawn (a zombie not yet reaped by the
+          // executor still holds its pid); gone already: nothing to end.
+          const int pgid = e.pgid;
+          writes.push_back(reg::StartAttempt{.run_id = run.run_id, .node = item.node, .number = item.attempt->number,
+                                             .at = ms_since_epoch(item.attempt->started),
+                                             .log_path = item.attempt->log_path, .pgid = pgid,
+                                             .pgid_start = pgid > 0 ? process_start_id(pgid, true) : std::string()});
+        }
         break;
       case Event::Kind::StepRetrying:
         finish_attempt(item, reg::AttemptStatus::Failed, writes);

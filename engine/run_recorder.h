@@ -32,6 +32,8 @@ struct RecordedRun {
   // process (engine/resume.h): RunStarted records nothing, and the run's
   // events continue after those recorded.
   bool resumed = false;
+  // The run's options beyond params (engine/recorded_options.h).
+  std::string options_json = "{}";
 };
 
 class RunRecorder : public EventSink {

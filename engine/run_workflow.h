@@ -16,6 +16,10 @@ struct RunStart {
   std::string parent_run;       // retry/rerun: the run it came from
   std::string run_id;           // a queued run's id (`--queued`); empty: a new id
   std::string announce;         // printed with the new run's id before it starts ("retrying ...: ")
+  // --only / --from as given (opt.selected holds the nodes they select):
+  // recorded with the run beside opt's keep_going, reuse and pinned_inputs
+  // (engine/recorded_options.h), for `sluice resume`.
+  std::string only, from;
   bool dry_run = false;
   // `sluice resume`: run_id is recorded already. Called once the workflow
   // passed the checks, before anything is recorded: takes the run over

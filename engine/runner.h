@@ -59,6 +59,11 @@ class Runner {
   // started yields Outcome::SpawnFailed from a later wait().
   virtual Id start(const ProcessSpec& spec) = 0;
 
+  // The process group of a process start() just returned (its leader's pid),
+  // for the record: `sluice resume` ends it when this engine dies. 0 when it
+  // never started, has been returned by wait(), or the Runner has no groups.
+  virtual int process_group(Id) const { return 0; }
+
   // Returns true with one finished process's id and result, or false once
   // `max_wait` has passed or wake() was called. Timeouts and kill escalation
   // are driven from here, so the owner keeps calling wait() while running() > 0.

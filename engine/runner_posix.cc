@@ -106,6 +106,11 @@ class PosixRunner final : public Runner {
   }
 
   Id start(const ProcessSpec& spec) override;
+  int process_group(Id id) const override {
+    for (auto it = procs_.rbegin(); it != procs_.rend(); ++it)  // the newest is last
+      if (it->id == id) return it->pid > 0 ? it->pid : 0;
+    return 0;
+  }
   bool wait(Id& id, ProcessResult& result, std::chrono::milliseconds max_wait) override;
   void cancel(Id id) override;
   void cancel_all() override;

@@ -60,6 +60,8 @@ json run_json(const reg::RunRow& r, const std::string& base) {
           {"error", opt_text(r.error)},
           {"sluice_version", r.sluice_version},
           {"git_commit", opt_text(r.git_commit)},
+          {"no_cache", r.no_cache},
+          {"options", parse_object(r.options_json)},
           {"url", run_url(base, r.id)}};
 }
 

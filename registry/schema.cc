@@ -362,6 +362,18 @@ CREATE TABLE run_queue (
 ) WITHOUT ROWID;
 )sql";
 
+// Version 5: what `sluice resume` needs to continue a run as it was started.
+// The run's options beyond its params (--only/--from, --keep-going, the
+// inputs a rerun pins, the results a retry reuses) as JSON, and each
+// attempt's process group with an id of its leader's life (boot id + start
+// time), so the step processes a dead engine left running can be ended, and
+// a group id reused since is not.
+constexpr const char* kV5 = R"sql(
+ALTER TABLE runs ADD COLUMN options_json TEXT NOT NULL DEFAULT '{}';
+ALTER TABLE attempts ADD COLUMN pgid INTEGER;
+ALTER TABLE attempts ADD COLUMN pgid_start TEXT;
+)sql";
+
 // Append new versions at the end; never edit a released one. A step that
 // must rebuild a table (SQLite cannot alter a CHECK or a foreign key) follows
 // https://sqlite.org/lang_altertable.html#otheralter: migrate() runs steps
@@ -371,6 +383,7 @@ constexpr Migration kMigrations[] = {
     {2, "model registry: models, versions with lineage, alias history, promotion decisions", kV2},
     {3, "step cache and recovery: run owner process, --no-cache, the cache's decision per step", kV3},
     {4, "sluice serve: API tokens, idempotency keys, webhook deliveries, schedules and fires, the run queue", kV4},
+    {5, "sluice resume: a run's options, each attempt's process group", kV5},
 };
 
 }  // namespace

@@ -73,7 +73,7 @@ std::string write_subject(const Write& w) {
 constexpr const char* kRunCols =
     "r.id, r.workflow_id, r.workflow_name, w.digest, r.params_json, r.triggered_by, r.status, "
     "r.created_at, r.started_at, r.finished_at, r.sluice_version, r.git_commit, r.parent_run, r.error, "
-    "r.owner_pid, r.owner_start, r.no_cache "
+    "r.owner_pid, r.owner_start, r.no_cache, r.options_json "
     "FROM runs r JOIN workflows w ON w.id = r.workflow_id";
 
 RunRow read_run(const Stmt& s) {
@@ -95,6 +95,7 @@ RunRow read_run(const Stmt& s) {
   r.owner_pid = s.is_null(14) ? 0 : s.int64(14);
   r.owner_start = s.text(15);
   r.no_cache = s.int64(16) != 0;
+  r.options_json = s.text(17);
   return r;
 }
 
@@ -239,7 +240,7 @@ class SqliteStore final : public Store {
   std::vector<AttemptRow> attempts(const std::string& run_id, const std::string& node) override {
     Stmt s = db_.prepare(
         "SELECT a.number, a.status, a.started_at, a.finished_at, a.exit_code, a.signal, a.log_path, "
-        "a.log_digest, a.error FROM attempts a JOIN steps s ON s.id = a.step_id "
+        "a.log_digest, a.error, a.pgid, a.pgid_start FROM attempts a JOIN steps s ON s.id = a.step_id "
         "WHERE s.run_id = ?1 AND s.node = ?2 ORDER BY a.number");
     s.bind(1, run_id).bind(2, node);
     std::vector<AttemptRow> out;
@@ -254,6 +255,8 @@ class SqliteStore final : public Store {
       a.log_path = s.text(6);
       a.log_digest = s.text(7);
       a.error = s.text(8);
+      a.pgid = s.is_null(9) ? 0 : s.int64(9);
+      a.pgid_start = s.text(10);
       out.push_back(std::move(a));
     }
     return out;
@@ -593,8 +596,10 @@ class SqliteStore final : public Store {
     }
     Stmt s = db_.prepare(
         "INSERT INTO runs (id, workflow_id, workflow_name, params_json, triggered_by, status, status_at, "
-        "created_at, started_at, finished_at, sluice_version, git_commit, parent_run, owner_pid, owner_start, no_cache) "
-        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15) ON CONFLICT (id) DO NOTHING");
+        "created_at, started_at, finished_at, sluice_version, git_commit, parent_run, owner_pid, owner_start, no_cache, "
+        "options_json) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16) "
+        "ON CONFLICT (id) DO UPDATE SET no_cache = excluded.no_cache, options_json = excluded.options_json "
+        "WHERE runs.status = 'queued' AND excluded.status = 'running'");
     s.bind(1, w.id).bind(2, workflow_id).bind(3, w.workflow_name);
     s.bind(4, w.params_json.empty() ? std::string("{}") : w.params_json);
     s.bind(5, to_string(w.trigger)).bind(6, to_string(w.status)).bind(7, w.at);
@@ -603,6 +608,7 @@ class SqliteStore final : public Store {
     std::optional<int64_t> pid;
     if (w.owner_pid > 0) pid = w.owner_pid;
     s.bind(13, pid).bind(14, opt(w.owner_start)).bind(15, int64_t{w.no_cache ? 1 : 0});
+    s.bind(16, w.options_json.empty() ? std::string("{}") : w.options_json);
     s.run();
   }
 
@@ -657,9 +663,11 @@ class SqliteStore final : public Store {
   void put(const StartAttempt& w) {
     int64_t id = step_id(w.run_id, w.node);
     Stmt s = db_.prepare(
-        "INSERT INTO attempts (step_id, number, status, started_at, log_path) VALUES (?1, ?2, 'running', ?3, ?4) "
-        "ON CONFLICT (step_id, number) DO NOTHING");
-    s.bind(1, id).bind(2, w.number).bind(3, w.at).bind(4, opt(w.log_path)).run();
+        "INSERT INTO attempts (step_id, number, status, started_at, log_path, pgid, pgid_start) "
+        "VALUES (?1, ?2, 'running', ?3, ?4, ?5, ?6) ON CONFLICT (step_id, number) DO NOTHING");
+    std::optional<int64_t> pgid;
+    if (w.pgid > 0) pgid = w.pgid;
+    s.bind(1, id).bind(2, w.number).bind(3, w.at).bind(4, opt(w.log_path)).bind(5, pgid).bind(6, opt(w.pgid_start)).run();
     Stmt u = db_.prepare("UPDATE steps SET attempts = max(attempts, ?2) WHERE id = ?1");
     u.bind(1, id).bind(2, w.number).run();
   }

@@ -95,6 +95,11 @@ struct CreateRun {
   int64_t owner_pid = 0;     // 0 = no owner process (e.g. queued by the API)
   std::string owner_start{};
   bool no_cache = false;     // started with --no-cache
+  // The run's options beyond params (engine/recorded_options.h), as a JSON
+  // object; "" = "{}", the defaults. Creating a run that exists changes
+  // nothing, except that a queued run's options are set by the process that
+  // claimed it (its CreateRun with status running).
+  std::string options_json{};
 };
 
 // A status change of a run. Running sets started_at (once), a final status
@@ -136,6 +141,11 @@ struct StartAttempt {
   int number = 1;
   int64_t at = 0;
   std::string log_path{};
+  // The attempt's process group (its leader's pid), when it runs as one,
+  // and process_start_id() of the leader (engine/recovery.h), against pid
+  // reuse: what `sluice resume` ends when this engine dies. 0 / "" = none.
+  int64_t pgid = 0;
+  std::string pgid_start{};
 };
 
 // Attempt `number` ended; the attempt must have been started.
@@ -414,6 +424,7 @@ struct RunRow {
   int64_t owner_pid = 0;
   std::string owner_start{};
   bool no_cache = false;
+  std::string options_json{};  // "{}" when none were recorded
 };
 
 struct StepRow {
@@ -437,6 +448,8 @@ struct AttemptRow {
   std::optional<int64_t> finished_at{};
   std::optional<int> exit_code{}, signal{};
   std::string log_path{}, log_digest{}, error{};
+  int64_t pgid = 0;          // 0 = not recorded
+  std::string pgid_start{};
 };
 
 struct ValueRow {

@@ -28,6 +28,14 @@ struct Killed {
   std::set<std::string> told;  // the steps it reported succeeded
 };
 Killed kill_run_after(const TempDir& dir, size_t kill_after, const std::vector<std::string>& env);
+// Rows of one query on a database, each row's columns joined by '|'.
+std::vector<std::string> query(const std::string& db_path, const std::string& sql);
+// Runs `sql` (writes) on a database.
+void exec_sql(const std::string& db_path, const std::string& sql);
+// Fails the test if a step of `run` was ever recorded running twice at once:
+// two `running` transitions in a row, overlapping attempts, or an attempt
+// left running.
+void check_never_running_twice(const TempDir& dir, const std::string& run);
 // PRAGMA quick_check of a database, one result per line ("ok\n").
 std::string quick_check(const std::string& db_path);
 

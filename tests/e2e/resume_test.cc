@@ -6,7 +6,6 @@
 #include <catch2/catch.hpp>
 
 #include <signal.h>
-#include <sqlite3.h>
 
 #include <chrono>
 #include <filesystem>
@@ -94,53 +93,6 @@ struct Crash {
 
   std::string trace() const { return dir.exists("trace") ? read_file(dir / "trace") : std::string(); }
 };
-
-// Rows of one query on sluice.db, each row's columns joined by '|'.
-std::vector<std::string> query(const std::string& db_path, const std::string& sql) {
-  sqlite3* db = nullptr;
-  REQUIRE(sqlite3_open_v2(db_path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
-  sqlite3_stmt* st = nullptr;
-  REQUIRE(sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr) == SQLITE_OK);
-  std::vector<std::string> rows;
-  while (sqlite3_step(st) == SQLITE_ROW) {
-    std::string row;
-    for (int i = 0; i < sqlite3_column_count(st); ++i) {
-      const unsigned char* t = sqlite3_column_text(st, i);
-      row += (i ? "|" : "") + std::string(t ? reinterpret_cast<const char*>(t) : "");
-    }
-    rows.push_back(row);
-  }
-  sqlite3_finalize(st);
-  sqlite3_close(db);
-  return rows;
-}
-
-// No step of `run` was ever recorded running twice at once: between two
-// `running` transitions there is another status, attempts do not overlap and
-// none is left running.
-void check_never_running_twice(const TempDir& dir, const std::string& run) {
-  const std::string db = dir / ".sluice/sluice.db";
-  for (const std::string& node : query(db, "SELECT node FROM steps WHERE run_id = '" + run + "'")) {
-    INFO("step " << node);
-    auto statuses = query(db,
-                          "SELECT t.status FROM step_transitions t JOIN steps s ON s.id = t.step_id "
-                          "WHERE s.run_id = '" + run + "' AND s.node = '" + node + "' ORDER BY t.at, t.id");
-    for (size_t i = 1; i < statuses.size(); ++i) CHECK_FALSE((statuses[i] == "running" && statuses[i - 1] == "running"));
-    auto attempts = query(db,
-                          "SELECT a.started_at, coalesce(a.finished_at, ''), a.status FROM attempts a JOIN steps s "
-                          "ON s.id = a.step_id WHERE s.run_id = '" + run + "' AND s.node = '" + node +
-                              "' ORDER BY a.number");
-    int64_t previous_end = 0;
-    for (const std::string& a : attempts) {
-      const size_t bar = a.find('|'), bar2 = a.rfind('|');
-      CHECK(a.substr(bar2 + 1) != "running");
-      REQUIRE(bar2 > bar + 1);  // finished
-      CHECK(std::stoll(a.substr(0, bar)) >= previous_end);
-      previous_end = std::stoll(a.substr(bar + 1, bar2 - bar - 1));
-    }
-  }
-  CHECK(query(db, "PRAGMA quick_check") == std::vector<std::string>{"ok"});
-}
 
 // The run finished: c's output is what a, b and c make together.
 void check_outputs(const Crash& c, const std::string& id) {

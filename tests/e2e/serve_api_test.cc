@@ -177,6 +177,20 @@ TEST_CASE("serve trigger: a run is queued, started and recorded with its typed p
   REQUIRE(r.status == 202);
   run = server.wait_run(r.json()["run_id"], t);
   CHECK(run["params"]["epochs"] == 3);
+  CHECK(run["no_cache"] == false);
+  CHECK(run["options"] == json::object());
+
+  // A run's options, as `sluice resume` would apply them.
+  RunResult cli = run_sluice({"run", "-k", "--no-cache", "--only", "fit", "--home", server.home(),
+                              dir / "workflows/train.toml"},
+                             dir.path());
+  REQUIRE(cli.status == 0);
+  r = server.get("/api/v1/runs?workflow=train&limit=1", t);
+  REQUIRE(r.status == 200);
+  run = r.json()["runs"][0];
+  CHECK(run["trigger"] == "cli");
+  CHECK(run["no_cache"] == true);
+  CHECK(run["options"] == json({{"keep_going", true}, {"only", "fit"}}));
 }
 
 TEST_CASE("serve trigger: bad requests get their 4xx and JSON error and start nothing") {

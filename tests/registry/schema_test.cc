@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <stdexcept>
 
 #include "registry/db.h"
 #include "registry/model_registry.h"
@@ -266,6 +267,23 @@ CREATE TABLE run_queue (run_id TEXT PRIMARY KEY REFERENCES runs (id), after_run 
   queued_at INTEGER NOT NULL, pid INTEGER, pid_start INTEGER, claimed_at INTEGER) WITHOUT ROWID;
 )sql";
 
+// Version 5 (sluice resume): a run's options, each attempt's process group.
+const std::string kSchemaV5 = [] {
+  std::string s = kSchemaV4;
+  auto replace = [&s](const std::string& from, const std::string& to) {
+    size_t at = s.find(from);
+    if (at == std::string::npos || s.find(from, at + 1) != std::string::npos)
+      throw std::logic_error("version 4's schema does not hold exactly one: " + from);
+    s.replace(at, from.size(), to);
+  };
+  replace("owner_pid INTEGER, owner_start TEXT, no_cache INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;",
+          "owner_pid INTEGER, owner_start TEXT, no_cache INTEGER NOT NULL DEFAULT 0,\n"
+          "  options_json TEXT NOT NULL DEFAULT '{}') WITHOUT ROWID;");
+  replace("log_digest TEXT, error TEXT, PRIMARY KEY (step_id, number)) WITHOUT ROWID;",
+          "log_digest TEXT, error TEXT, pgid INTEGER, pgid_start TEXT, PRIMARY KEY (step_id, number)) WITHOUT ROWID;");
+  return s;
+}();
+
 const char* const kRowsV2 = R"sql(
 INSERT INTO workflows (id, name, digest, source, path, first_seen)
   VALUES (2, 'v2wf', 'sha256:v2wf', 'name = "v2wf"', 'v2.toml', 2000);
@@ -380,12 +398,45 @@ void check_v4(Store& store) {
   CHECK(store.queued_run("20200404-000000-000004")->pid == std::nullopt);
 }
 
+const char* const kRowsV5 = R"sql(
+INSERT INTO workflows (id, name, digest, source, path, first_seen)
+  VALUES (5, 'v5wf', 'sha256:v5wf', 'name = "v5wf"', 'v5.toml', 5000);
+INSERT INTO runs (id, workflow_id, workflow_name, params_json, triggered_by, status, status_at, created_at,
+  started_at, sluice_version, owner_pid, owner_start, options_json)
+  VALUES ('20200505-000000-000005', 5, 'v5wf', '{}', 'rerun', 'running', 5001, 5000, 5001, '0.4.0', 5151,
+  'boot 55', '{"keep_going":true,"only":"train"}');
+INSERT INTO steps (id, run_id, node, step, status, status_at, attempts)
+  VALUES (5, '20200505-000000-000005', 'train', 'train', 'running', 5002, 1);
+INSERT INTO attempts (step_id, number, status, started_at, log_path, pgid, pgid_start)
+  VALUES (5, 1, 'running', 5002, 'runs/y/train/attempt-1.log', 6161, 'boot 55 1234');
+)sql";
+
+void check_v5(Store& store) {
+  const std::string run_id = "20200505-000000-000005";
+  auto run = store.run(run_id);
+  REQUIRE(run);
+  CHECK(run->options_json == R"({"keep_going":true,"only":"train"})");
+  auto attempts = store.attempts(run_id, "train");
+  REQUIRE(attempts.size() == 1);
+  CHECK(attempts[0].pgid == 6161);
+  CHECK(attempts[0].pgid_start == "boot 55 1234");
+  // Runs and attempts from before version 5: default options, no group.
+  auto old = store.run("20200101-000000-000001");
+  REQUIRE(old);
+  CHECK(old->options_json == "{}");
+  auto old_attempts = store.attempts(old->id, "train[lr=0.1]");
+  REQUIRE(old_attempts.size() == 1);
+  CHECK(old_attempts[0].pgid == 0);
+  CHECK(old_attempts[0].pgid_start == "");
+}
+
 const std::vector<Frozen>& frozen() {
   static const std::vector<Frozen> versions = {
       {1, kSchemaV1, kRowsV1, check_v1},
       {2, kSchemaV2.c_str(), kRowsV2, [](Store&) {}, check_v2_file},
       {3, kSchemaV3.c_str(), kRowsV3, check_v3},
       {4, kSchemaV4.c_str(), kRowsV4, check_v4},
+      {5, kSchemaV5.c_str(), kRowsV5, check_v5},
   };
   return versions;
 }

@@ -794,6 +794,44 @@ TEST_CASE("store: a run's owner, --no-cache and the cache note are recorded") {
   CHECK(all[1].size == 3);
 }
 
+TEST_CASE("store: a run's options and each attempt's process group are recorded") {
+  TempDir dir;
+  auto store = open_sqlite_store(dir.db());
+  // A queued run (sluice serve) has the default options until the process
+  // that claimed it creates it running with its own.
+  store->apply({PutWorkflow{.name = "wf", .digest = kWf, .source = "x", .at = T},
+                CreateRun{.id = kRun, .workflow_name = "wf", .workflow_digest = kWf, .status = RunStatus::Queued,
+                          .at = T, .sluice_version = "0.1.0"}});
+  CHECK(store->run(kRun)->options_json == "{}");
+  CHECK_FALSE(store->run(kRun)->no_cache);
+  const CreateRun claimed{.id = kRun, .workflow_name = "wf", .workflow_digest = kWf, .status = RunStatus::Running,
+                          .at = T + 1, .sluice_version = "0.1.0", .no_cache = true,
+                          .options_json = R"({"keep_going":true})"};
+  store->apply({claimed, SetRunStatus{.run_id = kRun, .status = RunStatus::Running, .at = T + 1}});
+  auto run = store->run(kRun);
+  CHECK(run->options_json == R"({"keep_going":true})");
+  CHECK(run->no_cache);
+  CHECK(run->created_at == T);  // the rest as the queue created it
+  // Once it runs, creating it again changes nothing.
+  CreateRun again = claimed;
+  again.options_json = R"({"only":"a"})";
+  again.no_cache = false;
+  store->apply({again});
+  CHECK(store->run(kRun)->options_json == R"({"keep_going":true})");
+  CHECK(store->run(kRun)->no_cache);
+
+  store->apply({SetStepStatus{.run_id = kRun, .node = "a", .status = StepStatus::Running, .at = T + 2},
+                StartAttempt{.run_id = kRun, .node = "a", .number = 1, .at = T + 2, .pgid = 4242,
+                             .pgid_start = "boot 99"},
+                StartAttempt{.run_id = kRun, .node = "a", .number = 2, .at = T + 3}});
+  auto attempts = store->attempts(kRun, "a");
+  REQUIRE(attempts.size() == 2);
+  CHECK(attempts[0].pgid == 4242);
+  CHECK(attempts[0].pgid_start == "boot 99");
+  CHECK(attempts[1].pgid == 0);  // none recorded (a `uses` step)
+  CHECK(attempts[1].pgid_start == "");
+}
+
 TEST_CASE("store: cached_result reads an entry with its outputs and values in one go") {
   TempDir dir;
   auto store = open_sqlite_store(dir.db());
