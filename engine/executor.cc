@@ -11,6 +11,7 @@
 #include <ctime>
 #include <filesystem>
 #include <functional>
+#include <mutex>
 #include <random>
 #include <unordered_map>
 
@@ -33,17 +34,36 @@ namespace fs = std::filesystem;
 using Outcome = ProcessResult::Outcome;
 
 std::string new_run_id() {
-  auto now = std::chrono::system_clock::now();
-  std::time_t secs = std::chrono::system_clock::to_time_t(now);
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
+  // Ids this process makes only grow, also within one millisecond (the
+  // random part then counts up) and when the clock steps back (the last
+  // millisecond is kept): runs listed by id are in the order they were made.
+  static std::mutex mu;
+  static int64_t last_ms = -1;
+  static uint32_t last_suffix = 0;
+  int64_t ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  uint32_t suffix = 0;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    if (ms > last_ms) {
+      std::random_device rd;
+      suffix = static_cast<uint32_t>(rd()) & 0x7fffffffu;  // room to count up
+    } else if (last_suffix == 0xffffffffu) {
+      ms = last_ms + 1;
+    } else {
+      ms = last_ms;
+      suffix = last_suffix + 1;
+    }
+    last_ms = ms;
+    last_suffix = suffix;
+  }
+  const std::time_t secs = static_cast<std::time_t>(ms / 1000);
   std::tm tm{};
   gmtime_r(&secs, &tm);
   char stamp[32];
   std::strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tm);
-  std::random_device rd;
-  char suffix[32];
-  std::snprintf(suffix, sizeof suffix, ".%03d-%08x", static_cast<int>(ms), static_cast<unsigned>(rd()));
-  return std::string(stamp) + suffix;
+  char rest[32];
+  std::snprintf(rest, sizeof rest, ".%03d-%08x", static_cast<int>(ms % 1000), suffix);
+  return std::string(stamp) + rest;
 }
 
 std::string check_resources(const dsl::Workflow& wf, const RunOptions& o) {

@@ -125,7 +125,8 @@ struct RunRecord {
 };
 
 // "20261127-040253.123-3fa9c1d2": UTC time to the millisecond, then 32
-// random bits in hex; sorts by start time.
+// random bits in hex; sorts by start time. The ids one process makes are
+// strictly increasing (within a millisecond the hex part counts up).
 std::string new_run_id();
 
 // Checks before anything runs: every selected instance fits the machine

@@ -1,10 +1,14 @@
 // The scheduler (Plan + Executor loop) driven by a fake runner: no processes.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <filesystem>
 #include <map>
 #include <random>
 #include <set>
+#include <string>
+#include <thread>
+#include <vector>
 
 #include "dsl/parser.h"
 #include "engine/executor.h"
@@ -313,4 +317,28 @@ needs = ["b"]
     CHECK(plan.done());
     CHECK(plan.failed_count() == 1);
   }
+}
+
+TEST_CASE("run ids from one process only grow, from many threads and within one millisecond") {
+  std::vector<std::vector<std::string>> made(4);
+  std::vector<std::thread> threads;
+  for (auto& ids : made)
+    threads.emplace_back([&ids] {
+      for (int i = 0; i < 5000; ++i) ids.push_back(sluice::engine::new_run_id());
+    });
+  for (auto& t : threads) t.join();
+  std::vector<std::string> all;
+  for (const auto& ids : made) {
+    for (size_t i = 1; i < ids.size(); ++i) REQUIRE(ids[i - 1] < ids[i]);  // each thread sees them grow
+    all.insert(all.end(), ids.begin(), ids.end());
+  }
+  std::sort(all.begin(), all.end());
+  CHECK(std::adjacent_find(all.begin(), all.end()) == all.end());  // and none twice
+  // The format: "YYYYMMDD-HHMMSS.mmm-xxxxxxxx".
+  const std::string& id = all.front();
+  REQUIRE(id.size() == 28);
+  CHECK(id[8] == '-');
+  CHECK(id[15] == '.');
+  CHECK(id[19] == '-');
+  CHECK(id.find_first_not_of("0123456789abcdef", 20) == std::string::npos);
 }
