@@ -85,15 +85,19 @@ void get_model(Call& call) {
   const std::string name = call.param(1);
   call.require(reg::TokenScope::Read, "");
   reg::ModelRegistry registry = open_registry(call);
-  auto m = registry.model(name);
-  if (!m) throw not_found(m.error());
+  reg::Result<reg::ModelSummary> m = reg::Error{""};
   json versions = json::array(), history = json::array(), decisions = json::array();
-  if (auto vs = registry.versions(name))
-    for (const reg::ModelVersion& v : *vs) versions.push_back(version_json(v));
-  if (auto hs = registry.history(name))
-    for (const reg::AliasEvent& e : *hs) history.push_back(event_json(e));
-  if (auto ds = registry.decisions(name))
-    for (const reg::Decision& d : *ds) decisions.push_back(decision_json(d));
+  registry.read_snapshot([&] {  // the model, its versions, moves and decisions as of one moment
+    m = registry.model(name);
+    if (!m) return;
+    if (auto vs = registry.versions(name))
+      for (const reg::ModelVersion& v : *vs) versions.push_back(version_json(v));
+    if (auto hs = registry.history(name))
+      for (const reg::AliasEvent& e : *hs) history.push_back(event_json(e));
+    if (auto ds = registry.decisions(name))
+      for (const reg::Decision& d : *ds) decisions.push_back(decision_json(d));
+  });
+  if (!m) throw not_found(m.error());
   call.json(200, {{"name", m->name},
                   {"created_at", utc_time(m->created_at)},
                   {"updated_at", utc_time(m->updated_at)},

@@ -246,7 +246,13 @@ bool Db::in_transaction() const { return sqlite3_get_autocommit(db_) == 0; }
 
 // ---- Tx -------------------------------------------------------------------
 
-Tx::Tx(Db& db, Mode mode) : db_(db) { db_.exec(mode == Mode::Immediate ? "BEGIN IMMEDIATE" : "BEGIN DEFERRED"); }
+Tx::Tx(Db& db, Mode mode) : db_(db) {
+  if (mode == Mode::Deferred && db_.in_transaction()) {
+    open_ = false;  // joined: the outer transaction ends it
+    return;
+  }
+  db_.exec(mode == Mode::Immediate ? "BEGIN IMMEDIATE" : "BEGIN DEFERRED");
+}
 
 Tx::~Tx() {
   if (!open_ || !db_.in_transaction()) return;
@@ -258,6 +264,7 @@ Tx::~Tx() {
 }
 
 void Tx::commit() {
+  if (!open_) return;  // joined an outer transaction
   db_.exec("COMMIT");
   open_ = false;
 }

@@ -128,6 +128,9 @@ class Db {
 // destructor rolls back whatever was not committed (a thrown error, an early
 // return). It does not commit on its own: a failing COMMIT must be an
 // exception the caller sees, which a destructor cannot throw.
+// A Deferred Tx begun inside an open transaction joins it: it begins,
+// commits and rolls back nothing, and its reads see the outer transaction's
+// snapshot (so a caller can read several things as one state).
 class Tx {
  public:
   enum class Mode { Immediate, Deferred };

@@ -560,6 +560,12 @@ Result<ModelVersion> ModelRegistry::archive(const std::string& model_name, int64
   return v;
 }
 
+void ModelRegistry::read_snapshot(const std::function<void()>& read) {
+  Tx tx(impl_->db, Tx::Mode::Deferred);
+  read();
+  tx.commit();
+}
+
 std::vector<ModelSummary> ModelRegistry::list_models() {
   Impl& m = *impl_;
   Tx tx(m.db, Tx::Mode::Deferred);

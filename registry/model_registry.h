@@ -13,6 +13,7 @@
 // database itself throw StoreError. A ModelRegistry is used by one thread at a
 // time; other threads and processes open their own.
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -200,6 +201,10 @@ class ModelRegistry {
   Result<ModelVersion> archive(const std::string& model, int64_t version, const std::string& actor);
 
   // ---- reads ----
+  // Calls `read`, during which every read of this registry sees one state
+  // of the database (one read transaction): a page that shows a model's
+  // versions, history and decisions shows them as of one moment.
+  void read_snapshot(const std::function<void()>& read);
   std::vector<ModelSummary> list_models();
   Result<ModelSummary> model(const std::string& name);
   Result<std::vector<ModelVersion>> versions(const std::string& model);  // oldest first

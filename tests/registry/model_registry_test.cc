@@ -383,3 +383,28 @@ TEST_CASE("model registry: concurrent promotions from several processes keep one
   CHECK(check.query_int("SELECT count(*) FROM model_aliases WHERE until IS NULL") == 1);
   CHECK(check.query_int("SELECT count(*) FROM pragma_foreign_key_check") == 0);
 }
+
+TEST_CASE("registry: reads inside read_snapshot see one state while another connection writes") {
+  ScratchDir dir;
+  const std::string db = dir / "sluice.db";
+  ModelRegistry reader(db), writer(db);
+  register_n(writer, "m", 3);
+  REQUIRE(writer.promote(move("m", 1, "production")));
+
+  size_t moves_before = 0, moves_inside = 0, versions_inside = 0;
+  reader.read_snapshot([&] {
+    moves_before = reader.history("m")->size();
+    // Another connection moves the alias and registers a version meanwhile.
+    REQUIRE(writer.promote(move("m", 2, "production")));
+    REQUIRE(writer.register_version(version_of("m", "m4")));
+    moves_inside = reader.history("m")->size();
+    versions_inside = reader.versions("m")->size();
+    CHECK(*reader.holder("m", "production") == std::optional<int64_t>(1));
+  });
+  CHECK(moves_before == 1);
+  CHECK(moves_inside == 1);    // the snapshot did not see the move...
+  CHECK(versions_inside == 3);  // ...nor the new version
+  CHECK(reader.history("m")->size() == 2);  // after it, both are there
+  CHECK(reader.versions("m")->size() == 4);
+  CHECK(*reader.holder("m", "production") == std::optional<int64_t>(2));
+}
