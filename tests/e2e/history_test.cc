@@ -1,6 +1,9 @@
 // End-to-end: runs are recorded in .sluice/sluice.db and .sluice/cas.
 #include <catch2/catch.hpp>
 
+#include <cstdio>
+#include <cstdlib>
+
 #include <nlohmann/json.hpp>
 
 #include "e2e/harness.h"
@@ -81,4 +84,35 @@ TEST_CASE("history: runs before any run says where it looked") {
   auto r = run_sluice({"runs"}, dir.path());
   CHECK(r.status == 2);
   CHECK(r.err == "sluice runs: error: no runs recorded in " + dir.path() + "/.sluice (run a workflow first, or pass --home)\n");
+}
+
+TEST_CASE("history: a run records the commit of the git repository holding its workflow") {
+  if (std::system("git --version >/dev/null 2>&1") != 0) {
+    WARN("git is not installed");
+    return;
+  }
+  TempDir dir;
+  dir.write("flows/wf.toml", "name = \"pinned\"\n[steps.s]\nrun = \"true\"\n");
+  const std::string git = "git -C '" + dir.path() + "' -c user.name=t -c user.email=t@t ";
+  REQUIRE(std::system(("git init -q '" + dir.path() + "' && " + git + "add flows && " + git + "commit -q -m one").c_str()) == 0);
+  std::string head;
+  {
+    std::FILE* p = ::popen((git + "rev-parse HEAD").c_str(), "r");
+    REQUIRE(p != nullptr);
+    char buf[128] = {};
+    if (std::fgets(buf, sizeof buf, p)) head = buf;
+    ::pclose(p);
+  }
+  while (!head.empty() && head.back() == '\n') head.pop_back();
+  REQUIRE(head.size() == 40);
+  auto r = run_sluice({"run", "flows/wf.toml"}, dir.path());
+  INFO(r.out << r.err);
+  REQUIRE(r.status == 0);
+  auto runs = run_sluice({"runs", "--json"}, dir.path());
+  REQUIRE(runs.status == 0);
+  auto list = nlohmann::json::parse(runs.out)["runs"];
+  REQUIRE(list.size() == 1);
+  auto shown = run_sluice({"show", list[0]["id"].get<std::string>(), "--json"}, dir.path());
+  REQUIRE(shown.status == 0);
+  CHECK(nlohmann::json::parse(shown.out)["git_commit"] == head);
 }
