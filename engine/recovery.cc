@@ -23,23 +23,27 @@ std::string first_line(const std::string& path) {
 
 }  // namespace
 
+std::vector<std::string> proc_stat_fields(int64_t pid) {
+  std::vector<std::string> out;
+  if (pid <= 0) return out;
+  const std::string stat = first_line("/proc/" + std::to_string(pid) + "/stat");
+  // "pid (comm) state ppid ...": comm may hold spaces and parentheses, so
+  // fields are counted after the last ')'.
+  const size_t close = stat.rfind(')');
+  if (close == std::string::npos) return out;
+  std::istringstream fields(stat.substr(close + 1));
+  for (std::string field; fields >> field;) out.push_back(std::move(field));
+  return out;
+}
+
 std::string process_start_id(int64_t pid, bool even_zombie) {
-  if (pid <= 0) return {};
   // The boot id does not change while this process lives.
   static const std::string boot_id = first_line("/proc/sys/kernel/random/boot_id");
-  std::string stat = first_line("/proc/" + std::to_string(pid) + "/stat");
-  // "pid (comm) state ppid ...": comm may hold spaces and parentheses, so
-  // fields are counted after the last ')'. Start time is field 22.
-  size_t close = stat.rfind(')');
-  if (close == std::string::npos) return {};
-  std::istringstream fields(stat.substr(close + 1));
-  std::string field;
-  for (int i = 3; i <= 22 && fields >> field; ++i) {
-    // A zombie (exited, not yet reaped by its parent) runs nothing any more.
-    if (i == 3 && !even_zombie && (field == "Z" || field == "X")) return {};
-    if (i == 22) return boot_id + " " + field;
-  }
-  return {};
+  const std::vector<std::string> f = proc_stat_fields(pid);
+  if (f.size() < 20) return {};
+  // A zombie (exited, not yet reaped by its parent) runs nothing any more.
+  if (!even_zombie && (f[0] == "Z" || f[0] == "X")) return {};
+  return boot_id + " " + f[19];  // field 22: the start time
 }
 
 bool owner_alive(int64_t pid, const std::string& start_id) {

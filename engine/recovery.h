@@ -14,6 +14,11 @@
 
 namespace sluice::engine {
 
+// The fields of /proc/PID/stat after the command name: [0] is the state
+// (field 3: "R", "S", "Z", ...), [1] the parent, [2] the process group, [19]
+// the start time (field 22). Empty when the process does not exist.
+std::vector<std::string> proc_stat_fields(int64_t pid);
+
 // "<boot id> <start time>" of process `pid` (start time in clock ticks since
 // boot, from /proc/PID/stat), which a later process reusing the pid does not
 // share; "" when the process does not exist or is a zombie (it exited and

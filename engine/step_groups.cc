@@ -4,9 +4,7 @@
 #include <signal.h>
 
 #include <cstdlib>
-#include <fstream>
 #include <set>
-#include <sstream>
 #include <thread>
 
 #include "engine/recovery.h"
@@ -28,17 +26,10 @@ std::set<int64_t> live_groups(const std::set<int64_t>& wanted) {
     char* end = nullptr;
     const long pid = std::strtol(d->d_name, &end, 10);
     if (pid <= 0 || *end != '\0') continue;
-    std::ifstream in("/proc/" + std::string(d->d_name) + "/stat");
-    std::string stat;
-    std::getline(in, stat);
-    // "pid (comm) state ppid pgrp ...": comm may hold spaces and parentheses.
-    const size_t close = stat.rfind(')');
-    if (close == std::string::npos) continue;
-    std::istringstream fields(stat.substr(close + 1));
-    std::string state;
-    int64_t ppid = 0, pgrp = 0;
-    if (!(fields >> state >> ppid >> pgrp)) continue;
-    if (state != "Z" && state != "X" && wanted.count(pgrp)) live.insert(pgrp);
+    const std::vector<std::string> f = proc_stat_fields(pid);
+    if (f.size() < 3 || f[0] == "Z" || f[0] == "X") continue;
+    const int64_t pgrp = std::strtoll(f[2].c_str(), nullptr, 10);
+    if (wanted.count(pgrp)) live.insert(pgrp);
   }
   ::closedir(proc);
   return live;

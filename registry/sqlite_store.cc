@@ -372,9 +372,9 @@ class SqliteStore final : public Store {
     Tx snapshot(db_, Tx::Mode::Deferred);  // the three reads see one state
     std::vector<CachedResult> out;
     std::unordered_map<int64_t, size_t> by_step;  // an entry's step id -> its index in `out`
-    // No DISTINCT or ORDER BY (each would sort every row): an entry's rows
-    // arrive together, its outputs and values in key order (their primary
-    // keys); a key two steps share repeats its rows, which `filled` skips.
+    // No DISTINCT or ORDER BY in SQL (each would sort every row): a key two
+    // steps of the run share repeats its rows, which are dropped here, and
+    // each entry's few outputs and values are put in name order here.
     Stmt e = db_.prepare(
         "SELECT c.cache_key, s.run_id, s.node, c.created_at, c.step_id FROM steps p "
         "JOIN cache_entries c ON c.cache_key = p.cache_key JOIN steps s ON s.id = c.step_id WHERE p.run_id = ?1");
@@ -384,33 +384,34 @@ class SqliteStore final : public Store {
       out.push_back(CachedResult{CacheRow{e.text(0), e.text(1), e.text(2), e.int64(3)}, {}, {}});
     }
     if (out.empty()) return out;
-    // Calls add(entry, row) for the rows of each entry's first group.
-    auto read_groups = [&](Stmt& s, auto add) {
-      std::vector<bool> filled(out.size(), false);
-      size_t current = out.size();  // the entry whose group is being read
-      while (s.step()) {
-        auto it = by_step.find(s.int64(0));
-        if (it == by_step.end()) continue;
-        if (it->second != current) {
-          if (current != out.size()) filled[current] = true;
-          current = it->second;
-          if (filled[current]) continue;
-        } else if (filled[current]) {
-          continue;
-        }
-        add(out[current], s);
-      }
-    };
     Stmt o = db_.prepare(
         "SELECT c.step_id, o.name, a.digest, o.path FROM steps p JOIN cache_entries c ON c.cache_key = p.cache_key "
         "JOIN step_outputs o ON o.step_id = c.step_id JOIN artifacts a ON a.id = o.artifact_id WHERE p.run_id = ?1");
     o.bind(1, run_id);
-    read_groups(o, [](CachedResult& r, Stmt& s) { r.outputs.push_back({s.text(1), s.text(2), s.text(3)}); });
+    while (o.step()) {
+      auto it = by_step.find(o.int64(0));
+      if (it == by_step.end()) continue;
+      std::vector<OutputRow>& list = out[it->second].outputs;
+      const std::string name = o.text(1);
+      if (std::none_of(list.begin(), list.end(), [&](const OutputRow& x) { return x.name == name; }))
+        list.push_back({name, o.text(2), o.text(3)});
+    }
     Stmt v = db_.prepare(
         "SELECT c.step_id, v.key, v.value FROM steps p JOIN cache_entries c ON c.cache_key = p.cache_key "
         "JOIN step_values v ON v.step_id = c.step_id WHERE p.run_id = ?1");
     v.bind(1, run_id);
-    read_groups(v, [](CachedResult& r, Stmt& s) { r.values.push_back({s.text(1), s.text(2)}); });
+    while (v.step()) {
+      auto it = by_step.find(v.int64(0));
+      if (it == by_step.end()) continue;
+      std::vector<ValueRow>& list = out[it->second].values;
+      const std::string key = v.text(1);
+      if (std::none_of(list.begin(), list.end(), [&](const ValueRow& x) { return x.key == key; }))
+        list.push_back({key, v.text(2)});
+    }
+    for (CachedResult& r : out) {
+      std::sort(r.outputs.begin(), r.outputs.end(), [](const OutputRow& a, const OutputRow& b) { return a.name < b.name; });
+      std::sort(r.values.begin(), r.values.end(), [](const ValueRow& a, const ValueRow& b) { return a.key < b.key; });
+    }
     return out;
   }
 
@@ -655,9 +656,13 @@ class SqliteStore final : public Store {
       last_step_ = {w.run_id, w.node};
       last_step_id_ = id;
     }
-    // A re-applied transition (same status, same millisecond) is recorded once.
+    add_transition(id, w.at, w.status);
+  }
+
+  // A re-applied transition (same status, same millisecond) is recorded once.
+  void add_transition(int64_t step_id, int64_t at, StepStatus status) {
     Stmt t = db_.prepare("INSERT OR IGNORE INTO step_transitions (step_id, at, status) VALUES (?1, ?2, ?3)");
-    t.bind(1, id).bind(2, w.at).bind(3, to_string(w.status)).run();
+    t.bind(1, step_id).bind(2, at).bind(3, to_string(status)).run();
   }
 
   void put(const StartAttempt& w) {
@@ -801,14 +806,13 @@ class SqliteStore final : public Store {
     Stmt s = db_.prepare(
         "UPDATE steps SET status = 'waiting', status_at = ?2, finished_at = NULL, error = NULL WHERE id = ?1");
     s.bind(1, id).bind(2, w.at).run();
-    Stmt t = db_.prepare("INSERT OR IGNORE INTO step_transitions (step_id, at, status) VALUES (?1, ?2, 'waiting')");
-    t.bind(1, id).bind(2, w.at).run();
+    add_transition(id, w.at, StepStatus::Waiting);
   }
 
   Db db_;
-  // (run_id, node) -> steps.id, valid for the batch being applied.
-  std::unordered_map<std::string, int64_t> step_ids_;      // by step_key(run, node)
-  std::unordered_map<std::string, int64_t> artifact_ids_;  // by digest
+  // Ids of rows seen or written, kept across committed batches (see apply()).
+  std::unordered_map<std::string, int64_t> step_ids_;      // steps.id by step_key(run, node)
+  std::unordered_map<std::string, int64_t> artifact_ids_;  // artifacts.id by digest
   std::pair<std::string, std::string> last_step_;  // the last one looked up, when last_step_id_ != 0
   int64_t last_step_id_ = 0;
 };

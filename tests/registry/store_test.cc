@@ -886,6 +886,8 @@ TEST_CASE("store: cached_results_of_run reads the entries under the keys a run's
   batch = workflow_and_run(second, "recommender", T + 10);
   batch.push_back(SetStepStatus{.run_id = second, .node = "train", .status = StepStatus::Cached, .at = T + 10, .cache_key = "k1"});
   batch.push_back(SetStepStatus{.run_id = second, .node = "eval", .status = StepStatus::Failed, .at = T + 10, .cache_key = "k3"});
+  // Another instance with train's key: the entry, its outputs and values once.
+  batch.push_back(SetStepStatus{.run_id = second, .node = "train2", .status = StepStatus::Cached, .at = T + 10, .cache_key = "k1"});
   store->apply(batch);
   store->apply(workflow_and_run(third, "other", T + 20));
 
