@@ -10,6 +10,7 @@
 #include "engine/cli.h"
 #include "engine/executor.h"
 #include "engine/exit_status.h"
+#include "engine/leave_at_exit.h"
 #include "engine/plugin_check.h"
 #include "engine/queued_run.h"
 #include "engine/recorded_options.h"
@@ -134,10 +135,12 @@ int run_workflow(const Command& cmd, const dsl::Workflow& wf, RunOptions opt, co
   std::string summary = format_summary(wf, rec);
   std::fputs(summary.c_str(), stdout);
   std::fflush(stdout);
-  if (rec.interrupted) return kExitInterrupted;
+  int status = kExitSuccess;
   for (const NodeRecord& n : rec.nodes)
-    if (n.state == NodeState::Failed || n.state == NodeState::Cancelled) return kExitRunFailed;
-  return kExitSuccess;
+    if (n.state == NodeState::Failed || n.state == NodeState::Cancelled) status = kExitRunFailed;
+  if (rec.interrupted) status = kExitInterrupted;
+  leave_at_exit(std::move(rec));  // the command ends here
+  return status;
 }
 
 namespace {
@@ -190,7 +193,9 @@ int run_run(const Args& args) {
   start.only = args.value("only");
   start.from = args.value("from");
   start.dry_run = args.flag("dry-run");
-  return run_workflow(run_command(), *wf, std::move(opt), start);
+  status = run_workflow(run_command(), *wf, std::move(opt), start);
+  leave_at_exit(std::move(wf));  // the command ends here
+  return status;
 }
 
 }  // namespace

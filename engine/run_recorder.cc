@@ -75,6 +75,15 @@ struct Item {
   std::vector<KeyPart> key_parts;
 };
 
+// `path` relative to the step's work dir `dir`: the common case, a path
+// inside it, is cut as a string; anything else goes through std::filesystem.
+std::string relative_to(const std::string& path, const std::string& dir) {
+  if (!dir.empty() && dir.back() != '/' && path.back() != '/' && path.size() > dir.size() + 1 && path.compare(0, dir.size(), dir) == 0 &&
+      path[dir.size()] == '/' && path.find("/.", dir.size()) == std::string::npos && path.find("//", dir.size()) == std::string::npos)
+    return path.substr(dir.size() + 1);
+  return fs::path(path).lexically_relative(dir).string();
+}
+
 const char* event_kind(Event::Kind k) {
   switch (k) {
     case Event::Kind::RunStarted: return "run_started";
@@ -160,7 +169,8 @@ struct RunRecorder::Impl {
                         [&] { return closing || flushing > 0 || queue.size() >= kGroupMax; });
         batch.swap(queue);
       }
-      std::vector<reg::Write> writes;
+      std::vector<reg::Write>& writes = writes_buf;  // its capacity is kept from batch to batch
+      writes.clear();
       for (Item& item : batch) translate(item, writes);
       // The objects named by `writes` are present and durable before the
       // transaction that records them commits.
@@ -233,7 +243,7 @@ struct RunRecorder::Impl {
                          std::vector<reg::Write>& writes) {
     std::error_code ec;
     const bool dir = fs::is_directory(path, ec);
-    std::string rel = fs::path(path).lexically_relative(item.workdir).string();
+    std::string rel = relative_to(path, item.workdir);
     reg::Result<reg::Digest> digest = reg::Error{"unknown"};
     std::optional<int64_t> size;
     if (auto known = item.output_digests.find(name); known != item.output_digests.end()) {
@@ -277,13 +287,15 @@ struct RunRecorder::Impl {
     s.node = item.node;
     const dsl::DagNode& dn = wf.dag.node(item.event.node);
     s.step = wf.steps[dn.step].name;
-    std::string& matrix = matrix_json[item.event.node];
-    if (matrix.empty()) {
-      nlohmann::json m = nlohmann::json::object();
-      for (const auto& [k, v] : dn.matrix) m[k] = nlohmann::json::parse(v.to_json());
-      matrix = m.dump();
+    if (!dn.matrix.empty()) {  // "" stands for "{}"
+      std::string& matrix = matrix_json[item.event.node];
+      if (matrix.empty()) {
+        nlohmann::json m = nlohmann::json::object();
+        for (const auto& [k, v] : dn.matrix) m[k] = nlohmann::json::parse(v.to_json());
+        matrix = m.dump();
+      }
+      s.matrix_json = matrix;
     }
-    s.matrix_json = matrix;
     s.status = status;
     s.at = item.at;
     s.error = error;
@@ -396,7 +408,7 @@ struct RunRecorder::Impl {
             std::string digest = put_output(item, name, path, writes);
             if (digest.empty()) continue;
             writes.push_back(reg::AddOutput{run.run_id, item.node, name, digest,
-                                            fs::path(path).lexically_relative(item.workdir).string()});
+                                            relative_to(path, item.workdir)});
             produced[path] = Produced{digest, item.node, name};
           }
         }
@@ -421,7 +433,7 @@ struct RunRecorder::Impl {
           auto d = item.output_digests.find(name);
           if (d == item.output_digests.end()) continue;
           writes.push_back(reg::AddOutput{run.run_id, item.node, name, d->second,
-                                          fs::path(path).lexically_relative(item.workdir).string()});
+                                          relative_to(path, item.workdir)});
           produced[path] = Produced{d->second, item.node, name};
         }
         if (item.cache_note.rfind("reused ", 0) == 0) cache_writes(item, false, writes);
@@ -452,6 +464,7 @@ struct RunRecorder::Impl {
   std::optional<reg::ArtifactStore::Batch> cas_batch;  // the writer thread's puts since its last commit
   std::map<std::string, Produced> produced;  // output path -> its digest and producer (writer thread)
   std::vector<std::string> matrix_json;       // per DAG node, made on first use (writer thread)
+  std::vector<reg::Write> writes_buf;         // the writes of the batch being committed (writer thread)
   // Digests with a PutArtifact in a committed batch of this run, or in the
   // batch being built (listed in artifacts_in_batch until it commits).
   std::unordered_set<std::string> artifacts_recorded;
@@ -500,7 +513,9 @@ void RunRecorder::on_event(const Event& e) {
         item.input_sources = r.input_sources;
         item.cache_key = r.cache_key;
         item.cache_note = r.cache_note;
-        item.key_parts = r.key_parts;
+        // A cached step's key parts are recorded only when it was reused by
+        // `sluice retry` (cache_writes); a hit's are its source's.
+        if (e.kind == Event::Kind::StepFinished || r.cache_note.rfind("reused ", 0) == 0) item.key_parts = r.key_parts;
       }
     }
   }

@@ -1,6 +1,7 @@
 #include "registry/sqlite_store.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <cmath>
 #include <map>
 #include <unordered_map>
@@ -372,6 +373,7 @@ class SqliteStore final : public Store {
     Tx snapshot(db_, Tx::Mode::Deferred);  // the three reads see one state
     std::vector<CachedResult> out;
     std::unordered_map<int64_t, size_t> by_step;  // an entry's step id -> its index in `out`
+    int64_t lo = INT64_MAX, hi = INT64_MIN;       // the entries' step ids span [lo, hi]
     // No DISTINCT or ORDER BY in SQL (each would sort every row): a key two
     // steps of the run share repeats its rows, which are dropped here, and
     // each entry's few outputs and values are put in name order here.
@@ -380,14 +382,27 @@ class SqliteStore final : public Store {
         "JOIN cache_entries c ON c.cache_key = p.cache_key JOIN steps s ON s.id = c.step_id WHERE p.run_id = ?1");
     e.bind(1, run_id);
     while (e.step()) {
-      if (!by_step.emplace(e.int64(4), out.size()).second) continue;
+      const int64_t step = e.int64(4);
+      if (!by_step.emplace(step, out.size()).second) continue;
       out.push_back(CachedResult{CacheRow{e.text(0), e.text(1), e.text(2), e.int64(3)}, {}, {}});
+      lo = std::min(lo, step);
+      hi = std::max(hi, step);
     }
     if (out.empty()) return out;
+    // The entries' outputs and values. Usually the entries' steps are the
+    // steps of one or a few runs, close together in id order: reading the
+    // id range [lo, hi] of the outputs and values tables in order is then far
+    // cheaper than following every entry again. When they are scattered over
+    // many runs, the range would hold mostly other steps' rows, so each
+    // entry is followed from the run's steps as in the first query.
+    const bool dense = static_cast<uint64_t>(hi - lo) <= 4 * static_cast<uint64_t>(out.size()) + 256;
     Stmt o = db_.prepare(
-        "SELECT c.step_id, o.name, a.digest, o.path FROM steps p JOIN cache_entries c ON c.cache_key = p.cache_key "
-        "JOIN step_outputs o ON o.step_id = c.step_id JOIN artifacts a ON a.id = o.artifact_id WHERE p.run_id = ?1");
-    o.bind(1, run_id);
+        dense ? "SELECT o.step_id, o.name, a.digest, o.path FROM step_outputs o JOIN artifacts a ON a.id = o.artifact_id "
+                "WHERE o.step_id BETWEEN ?1 AND ?2"
+              : "SELECT c.step_id, o.name, a.digest, o.path FROM steps p JOIN cache_entries c ON c.cache_key = p.cache_key "
+                "JOIN step_outputs o ON o.step_id = c.step_id JOIN artifacts a ON a.id = o.artifact_id WHERE p.run_id = ?1");
+    if (dense) o.bind(1, lo).bind(2, hi);
+    else o.bind(1, run_id);
     while (o.step()) {
       auto it = by_step.find(o.int64(0));
       if (it == by_step.end()) continue;
@@ -397,9 +412,11 @@ class SqliteStore final : public Store {
         list.push_back({name, o.text(2), o.text(3)});
     }
     Stmt v = db_.prepare(
-        "SELECT c.step_id, v.key, v.value FROM steps p JOIN cache_entries c ON c.cache_key = p.cache_key "
-        "JOIN step_values v ON v.step_id = c.step_id WHERE p.run_id = ?1");
-    v.bind(1, run_id);
+        dense ? "SELECT v.step_id, v.key, v.value FROM step_values v WHERE v.step_id BETWEEN ?1 AND ?2"
+              : "SELECT c.step_id, v.key, v.value FROM steps p JOIN cache_entries c ON c.cache_key = p.cache_key "
+                "JOIN step_values v ON v.step_id = c.step_id WHERE p.run_id = ?1");
+    if (dense) v.bind(1, lo).bind(2, hi);
+    else v.bind(1, run_id);
     while (v.step()) {
       auto it = by_step.find(v.int64(0));
       if (it == by_step.end()) continue;

@@ -922,6 +922,73 @@ TEST_CASE("store: cached_results_of_run reads the entries under the keys a run's
   CHECK(store->cached_results_of_run(third).empty());
 }
 
+// The entries' outputs and values are read by step id range when the
+// entries' steps lie close together, and entry by entry when other steps lie
+// between them: both ways give the same results, and never another step's.
+TEST_CASE("store: cached_results_of_run gives the same entries whether their steps are close together or far apart") {
+  for (int fillers : {3, 600}) {
+    CAPTURE(fillers);
+    TempDir dir;
+    auto store = open_sqlite_store(dir.db());
+    const std::string a = "20261127-040253-000001", b = "20261127-040253-000002", c = "20261127-040253-000003";
+    std::vector<Write> batch = workflow_and_run(a);
+    batch.push_back(PutArtifact{.digest = kData, .size = 3, .at = T});
+    batch.push_back(PutArtifact{.digest = kModel, .kind = ArtifactKind::Tree, .size = 9, .at = T});
+    batch.push_back(SetStepStatus{.run_id = a, .node = "early", .status = StepStatus::Succeeded, .at = T, .cache_key = "k1"});
+    batch.push_back(AddOutput{.run_id = a, .node = "early", .name = "data", .digest = kData, .path = "d.csv"});
+    batch.push_back(SetValue{.run_id = a, .node = "early", .key = "rows", .value = "3"});
+    batch.push_back(PutCacheEntry{.cache_key = "k1", .run_id = a, .node = "early", .at = T + 1});
+    // Steps between the two entries' steps, with outputs and values of their own.
+    for (int i = 0; i < fillers; ++i) {
+      const std::string node = "filler" + std::to_string(i);
+      batch.push_back(SetStepStatus{.run_id = a, .node = node, .status = StepStatus::Succeeded, .at = T});
+      batch.push_back(AddOutput{.run_id = a, .node = node, .name = "data", .digest = kModel, .path = "x"});
+      batch.push_back(SetValue{.run_id = a, .node = node, .key = "rows", .value = "0"});
+    }
+    store->apply(batch);
+    batch = workflow_and_run(b, "recommender", T + 10);
+    batch.push_back(SetStepStatus{.run_id = b, .node = "late", .status = StepStatus::Succeeded, .at = T + 10, .cache_key = "k2"});
+    batch.push_back(AddOutput{.run_id = b, .node = "late", .name = "model", .digest = kModel, .path = "m"});
+    batch.push_back(AddOutput{.run_id = b, .node = "late", .name = "data", .digest = kData, .path = "d.csv"});
+    batch.push_back(SetValue{.run_id = b, .node = "late", .key = "auc", .value = "0.9"});
+    batch.push_back(SetValue{.run_id = b, .node = "late", .key = "acc", .value = "0.8"});
+    batch.push_back(PutCacheEntry{.cache_key = "k2", .run_id = b, .node = "late", .at = T + 11});
+    store->apply(batch);
+    // The run whose keys are read: both steps restored from the two entries.
+    batch = workflow_and_run(c, "recommender", T + 20);
+    batch.push_back(SetStepStatus{.run_id = c, .node = "early", .status = StepStatus::Cached, .at = T + 20, .cache_key = "k1"});
+    batch.push_back(SetStepStatus{.run_id = c, .node = "late", .status = StepStatus::Cached, .at = T + 20, .cache_key = "k2"});
+    store->apply(batch);
+
+    std::map<std::string, CachedResult> by_key;
+    for (CachedResult& r : store->cached_results_of_run(c)) by_key[r.entry.cache_key] = r;
+    REQUIRE(by_key.size() == 2);
+    const CachedResult& early = by_key["k1"];
+    CHECK(early.entry.run_id == a);
+    CHECK(early.entry.node == "early");
+    REQUIRE(early.outputs.size() == 1);
+    CHECK(early.outputs[0].name == "data");
+    CHECK(early.outputs[0].digest == kData);
+    CHECK(early.outputs[0].path == "d.csv");
+    REQUIRE(early.values.size() == 1);
+    CHECK(early.values[0].key == "rows");
+    CHECK(early.values[0].value == "3");
+    const CachedResult& late = by_key["k2"];
+    CHECK(late.entry.run_id == b);
+    CHECK(late.entry.created_at == T + 11);
+    REQUIRE(late.outputs.size() == 2);  // in name order
+    CHECK(late.outputs[0].name == "data");
+    CHECK(late.outputs[0].digest == kData);
+    CHECK(late.outputs[1].name == "model");
+    CHECK(late.outputs[1].digest == kModel);
+    CHECK(late.outputs[1].path == "m");
+    REQUIRE(late.values.size() == 2);
+    CHECK(late.values[0].key == "acc");
+    CHECK(late.values[1].key == "auc");
+    CHECK(late.values[1].value == "0.9");
+  }
+}
+
 TEST_CASE("store: resume takes a dead run over once and reopens its interrupted steps") {
   TempDir dir;
   auto store = open_sqlite_store(dir.db());
