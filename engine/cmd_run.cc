@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <thread>
 
+#include "engine/cache_prefetch.h"
 #include "engine/cli.h"
 #include "engine/executor.h"
 #include "engine/exit_status.h"
@@ -173,6 +174,9 @@ int run_run(const Args& args) {
     if (served.empty()) served = std::filesystem::path(wf->path).parent_path().string();
     opt.served_workflows = std::filesystem::absolute(served).lexically_normal().string();
   } else {
+    // The cache entries a re-run will ask for are read while the file is parsed.
+    if (!args.flag("no-cache") && !args.flag("dry-run"))
+      opt.cache_prefetch = std::make_shared<CachePrefetch>(state_home(args), args.positional[0]);
     wf = load_or_report(args.positional[0]);
     if (!wf) return kExitBadInput;
     if (!resolve_params(*wf, args.all("param"), opt.params)) return kExitBadInput;

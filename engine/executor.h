@@ -21,6 +21,8 @@
 
 namespace sluice::engine {
 
+class CachePrefetch;  // engine/cache_prefetch.h
+
 // `sluice resume`: what the run being resumed (RunOptions::run_id) recorded
 // before its engine died (engine/resume.h).
 struct ResumeFrom {
@@ -58,6 +60,9 @@ struct RunOptions {
       find_plugin;
   // The step cache (engine/step_cache.h, docs/store.md "The step cache").
   bool no_cache = false;  // --no-cache: run every step; keys are still recorded and refresh the cache
+  // `sluice run FILE`: the cache entries of the file's newest run, read while
+  // the file was parsed (engine/cache_prefetch.h); null: read at the first lookup.
+  std::shared_ptr<CachePrefetch> cache_prefetch;
   // `sluice retry`: node name -> the run whose recorded result the node takes
   // (restored like a cache hit, whatever its cache settings).
   std::map<std::string, std::string> reuse;

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "dsl/paths.h"
+#include "engine/cache_prefetch.h"
 #include "registry/artifact_store.h"
 #include "registry/sha256.h"
 #include "registry/sqlite_store.h"
@@ -528,14 +529,20 @@ struct StepCache::Impl {
   }
 
   // The entry under `key` among those the previous run of this workflow
-  // used or made, read in one go at the first lookup (a re-run mostly hits
-  // exactly those); nullopt means: ask the store.
+  // used or made, read in one go at the first lookup, or earlier while the
+  // file was parsed (a re-run mostly hits exactly those); nullopt means: ask
+  // the store.
   std::optional<reg::CachedResult> prefetched(reg::Store& db, const std::string& key) {
     if (!prefetch_done) {
       prefetch_done = true;
-      const std::string previous = db.previous_run(wf.name, opt.run_id);
-      if (!previous.empty())
-        for (reg::CachedResult& r : db.cached_results_of_run(previous)) {
+      std::optional<std::vector<reg::CachedResult>> entries;
+      if (opt.cache_prefetch) entries = opt.cache_prefetch->take(wf.name, opt.run_id);
+      if (!entries) {
+        const std::string previous = db.previous_run(wf.name, opt.run_id);
+        if (!previous.empty()) entries = db.cached_results_of_run(previous);
+      }
+      if (entries)
+        for (reg::CachedResult& r : *entries) {
           std::string k = r.entry.cache_key;
           prefetch.emplace(std::move(k), std::move(r));
         }

@@ -438,6 +438,16 @@ class SqliteStore final : public Store {
     return s.step() ? s.text(0) : std::string();
   }
 
+  std::optional<std::pair<std::string, std::string>> latest_run_of_file(const std::string& path) override {
+    // Per name the file was recorded under, its newest run (runs_by_workflow).
+    Stmt s = db_.prepare(
+        "SELECT (SELECT r.id FROM runs r WHERE r.workflow_name = w.name ORDER BY r.id DESC LIMIT 1) AS run, w.name "
+        "FROM (SELECT DISTINCT name FROM workflows WHERE path = ?1) w WHERE run IS NOT NULL ORDER BY run DESC LIMIT 1");
+    s.bind(1, path);
+    if (!s.step()) return std::nullopt;
+    return std::make_pair(s.text(0), s.text(1));
+  }
+
   std::vector<KeyPartRow> key_parts(const std::string& run_id, const std::string& node) override {
     Stmt s = db_.prepare(
         "SELECT k.part, k.digest FROM cache_key_parts k JOIN steps s ON s.id = k.step_id "

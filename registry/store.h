@@ -12,6 +12,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -628,6 +629,9 @@ class Store {
   virtual std::vector<CachedResult> cached_results_of_run(const std::string& run_id) = 0;
   // The newest run of `workflow` whose id sorts before `before_run`; "" if none.
   virtual std::string previous_run(const std::string& workflow, const std::string& before_run) = 0;
+  // The newest run of a workflow recorded from the file at `path` (absolute,
+  // as in PutWorkflow::path), as {run id, workflow name}; nullopt if none.
+  virtual std::optional<std::pair<std::string, std::string>> latest_run_of_file(const std::string& path) = 0;
   virtual std::vector<KeyPartRow> key_parts(const std::string& run_id, const std::string& node) = 0;
   // The newest run of `workflow` (older than `before_run`, if given) in which
   // `node` succeeded or was cached: what `sluice why` compares key parts with.
