@@ -241,6 +241,7 @@ int64_t Db::query_int(std::string_view sql) {
 }
 
 int64_t Db::changes() const { return sqlite3_changes64(db_); }
+int64_t Db::last_insert_rowid() const { return sqlite3_last_insert_rowid(db_); }
 
 bool Db::in_transaction() const { return sqlite3_get_autocommit(db_) == 0; }
 

@@ -104,6 +104,11 @@ class Db {
   int64_t query_int(std::string_view sql);
 
   int64_t changes() const;  // rows changed by the last statement
+  // The rowid of the last row an INSERT added on this connection (an upsert
+  // that updated or did nothing leaves it as it was): with changes() == 1
+  // after a plain INSERT or ON CONFLICT DO NOTHING, the new row's id. Far
+  // cheaper than RETURNING, which SQLite runs through a temporary table.
+  int64_t last_insert_rowid() const;
   bool in_transaction() const;
   const std::string& path() const { return path_; }
 

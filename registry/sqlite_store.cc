@@ -569,14 +569,19 @@ class SqliteStore final : public Store {
 
   static std::string step_key(const std::string& run_id, const std::string& node) { return run_id + '\n' + node; }
 
-  // The database id of a step; throws if it was never created.
-  int64_t step_id(const std::string& run_id, const std::string& node) {
+  // The id of a step this connection has seen, or 0 (no query).
+  int64_t known_step_id(const std::string& run_id, const std::string& node) const {
     // Writes about one step come in a row: StartAttempt after SetStepStatus...
     if (last_step_id_ != 0 && node == last_step_.second && run_id == last_step_.first) return last_step_id_;
-    int64_t id = 0;
-    if (auto it = step_ids_.find(step_key(run_id, node)); it != step_ids_.end()) {
-      id = it->second;
-    } else {
+    auto it = step_ids_.find(step_key(run_id, node));
+    return it != step_ids_.end() ? it->second : 0;
+  }
+
+  // The database id of a step; throws if it was never created.
+  int64_t step_id(const std::string& run_id, const std::string& node) {
+    if (last_step_id_ != 0 && node == last_step_.second && run_id == last_step_.first) return last_step_id_;
+    int64_t id = known_step_id(run_id, node);
+    if (id == 0) {
       Stmt s = db_.prepare("SELECT id FROM steps WHERE run_id = ?1 AND node = ?2");
       s.bind(1, run_id).bind(2, node);
       if (!s.step())
@@ -657,26 +662,33 @@ class SqliteStore final : public Store {
     if (db_.changes() == 0) require_run(w.run_id);  // else: the run is final, the write ignored
   }
 
+  // A step's first write usually creates it: tried as a plain insert first
+  // (its id from last_insert_rowid), and only a step that exists already
+  // goes through the upsert, with RETURNING when its id is not known.
   void put(const SetStepStatus& w) {
-    int64_t id = 0;
-    {
+    const std::string matrix = w.matrix_json.empty() ? std::string("{}") : w.matrix_json;
+    auto bind_row = [&](Stmt& s) {
+      s.bind(1, w.run_id).bind(2, w.node).bind(3, w.step.empty() ? w.node : w.step).bind(4, matrix);
+      s.bind(5, to_string(w.status)).bind(6, w.at).bind(7, opt(w.cache_key)).bind(8, opt(w.skip_reason));
+      s.bind(9, opt(w.error)).bind(10, final_at(w.status == StepStatus::Running, w.at));
+      s.bind(11, final_at(is_final(w.status), w.at)).bind(12, opt(w.cache_note));
+    };
+    int64_t id = known_step_id(w.run_id, w.node);
+    if (id == 0) {
       Stmt s = db_.prepare(
           "INSERT INTO steps (run_id, node, step, matrix_json, status, status_at, cache_key, skip_reason, "
           "error, started_at, finished_at, cache_note) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) "
-          "ON CONFLICT (run_id, node) DO UPDATE SET status = excluded.status, status_at = excluded.status_at, "
-          "cache_key = coalesce(excluded.cache_key, steps.cache_key), skip_reason = excluded.skip_reason, "
-          "cache_note = coalesce(excluded.cache_note, steps.cache_note), "
-          "error = excluded.error, started_at = coalesce(steps.started_at, excluded.started_at), "
-          "finished_at = excluded.finished_at "
-          "WHERE NOT (?13 = 0 AND (steps.status = 'succeeded' OR steps.status = 'cached' OR "
-          "steps.status = 'failed' OR steps.status = 'skipped' OR steps.status = 'cancelled')) RETURNING id");
-      s.bind(1, w.run_id).bind(2, w.node).bind(3, w.step.empty() ? w.node : w.step);
-      s.bind(4, w.matrix_json.empty() ? std::string("{}") : w.matrix_json);
-      s.bind(5, to_string(w.status)).bind(6, w.at).bind(7, opt(w.cache_key)).bind(8, opt(w.skip_reason));
-      s.bind(9, opt(w.error)).bind(10, final_at(w.status == StepStatus::Running, w.at));
-      s.bind(11, final_at(is_final(w.status), w.at)).bind(12, opt(w.cache_note)).bind(13, is_final(w.status));
-      if (!s.step()) return;  // no row: the step is final and the write is ignored
-      id = s.int64(0);
+          "ON CONFLICT (run_id, node) DO NOTHING");
+      bind_row(s);
+      s.run();
+      if (db_.changes() == 1) id = db_.last_insert_rowid();
+    } else {
+      id = upsert_step(w, bind_row, false);
+      if (id == 0) return;  // the step is final and the write is ignored
+    }
+    if (id == 0) {  // there, but not known to this connection
+      id = upsert_step(w, bind_row, true);
+      if (id == 0) return;
     }
     if (id != last_step_id_) {
       step_ids_.emplace(step_key(w.run_id, w.node), id);
@@ -684,6 +696,33 @@ class SqliteStore final : public Store {
       last_step_id_ = id;
     }
     add_transition(id, w.at, w.status);
+  }
+
+  // The update of an existing step; its id (from RETURNING when `find_id`,
+  // else the known one), or 0 when the step is final and the write ignored.
+  template <class BindRow>
+  int64_t upsert_step(const SetStepStatus& w, const BindRow& bind_row, bool find_id) {
+    static constexpr const char* kUpsert =
+        "INSERT INTO steps (run_id, node, step, matrix_json, status, status_at, cache_key, skip_reason, "
+        "error, started_at, finished_at, cache_note) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) "
+        "ON CONFLICT (run_id, node) DO UPDATE SET status = excluded.status, status_at = excluded.status_at, "
+        "cache_key = coalesce(excluded.cache_key, steps.cache_key), skip_reason = excluded.skip_reason, "
+        "cache_note = coalesce(excluded.cache_note, steps.cache_note), "
+        "error = excluded.error, started_at = coalesce(steps.started_at, excluded.started_at), "
+        "finished_at = excluded.finished_at "
+        "WHERE NOT (?13 = 0 AND (steps.status = 'succeeded' OR steps.status = 'cached' OR "
+        "steps.status = 'failed' OR steps.status = 'skipped' OR steps.status = 'cancelled'))";
+    if (find_id) {
+      Stmt s = db_.prepare(std::string(kUpsert) + " RETURNING id");
+      bind_row(s);
+      s.bind(13, is_final(w.status));
+      return s.step() ? s.int64(0) : 0;
+    }
+    Stmt s = db_.prepare(kUpsert);
+    bind_row(s);
+    s.bind(13, is_final(w.status));
+    s.run();
+    return db_.changes() == 1 ? known_step_id(w.run_id, w.node) : 0;
   }
 
   // A re-applied transition (same status, same millisecond) is recorded once.
@@ -741,9 +780,10 @@ class SqliteStore final : public Store {
   void put(const PutArtifact& w) {
     Stmt s = db_.prepare(
         "INSERT INTO artifacts (digest, kind, size, created_at) VALUES (?1, ?2, ?3, ?4) "
-        "ON CONFLICT (digest) DO NOTHING RETURNING id");
-    s.bind(1, w.digest).bind(2, to_string(w.kind)).bind(3, w.size).bind(4, w.at);
-    if (s.step()) artifact_ids_.emplace(w.digest, s.int64(0));  // new; a known one is looked up when needed
+        "ON CONFLICT (digest) DO NOTHING");
+    s.bind(1, w.digest).bind(2, to_string(w.kind)).bind(3, w.size).bind(4, w.at).run();
+    // New: its id is the inserted row's; a known one is looked up when needed.
+    if (db_.changes() == 1) artifact_ids_.emplace(w.digest, db_.last_insert_rowid());
   }
 
   void put(const AddOutput& w) {

@@ -317,6 +317,9 @@ TEST_CASE("store: re-applying a batch changes nothing") {
         "step_outputs=1 step_inputs=2 cache_entries=1 cache_key_parts=2 events=2 ");
   store->apply(full_batch());
   CHECK(table_counts(dir.db()) == before);
+  // Also from another connection, which knows none of the rows' ids.
+  open_sqlite_store(dir.db())->apply(full_batch());
+  CHECK(table_counts(dir.db()) == before);
   // And the content is that of one application.
   CHECK(store->run(kRun)->status == RunStatus::Cancelled);
   CHECK(store->step(kRun, "ingest")->status == StepStatus::Succeeded);
@@ -344,6 +347,30 @@ TEST_CASE("store: a finished run or step is not reopened by a late write") {
   store->apply({SetRunStatus{.run_id = kRun, .status = RunStatus::Cancelled, .at = T + 9}});
   CHECK(store->run(kRun)->status == RunStatus::Cancelled);
   CHECK(store->run(kRun)->finished_at == T + 9);
+}
+
+TEST_CASE("store: a step another connection created is updated, or left alone when final") {
+  TempDir dir;
+  auto first = open_sqlite_store(dir.db());
+  auto batch = workflow_and_run(kRun);
+  batch.push_back(SetStepStatus{.run_id = kRun, .node = "a", .status = StepStatus::Running, .at = T + 1});
+  batch.push_back(SetStepStatus{.run_id = kRun, .node = "done", .status = StepStatus::Running, .at = T + 1});
+  batch.push_back(SetStepStatus{.run_id = kRun, .node = "done", .status = StepStatus::Succeeded, .at = T + 2});
+  first->apply(batch);
+  auto second = open_sqlite_store(dir.db());  // knows no step ids
+  second->apply({SetStepStatus{.run_id = kRun, .node = "a", .status = StepStatus::Succeeded, .at = T + 3},
+                 StartAttempt{.run_id = kRun, .node = "a", .number = 1, .at = T + 3},
+                 SetStepStatus{.run_id = kRun, .node = "done", .status = StepStatus::Running, .at = T + 4},
+                 SetStepStatus{.run_id = kRun, .node = "b", .status = StepStatus::Cached, .at = T + 4}});
+  CHECK(second->step(kRun, "a")->status == StepStatus::Succeeded);
+  CHECK(second->step(kRun, "a")->finished_at == T + 3);
+  CHECK(second->step(kRun, "a")->attempts == 1);
+  CHECK(second->transitions(kRun, "a").size() == 2);
+  CHECK(second->step(kRun, "done")->status == StepStatus::Succeeded);  // final: the late write is ignored
+  CHECK(second->transitions(kRun, "done").size() == 2);
+  CHECK(second->step(kRun, "b")->status == StepStatus::Cached);
+  CHECK(second->transitions(kRun, "b").size() == 1);
+  REQUIRE(second->steps(kRun).size() == 3);
 }
 
 TEST_CASE("store: metrics and events append with seq 0 and NaN survives") {
