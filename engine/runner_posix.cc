@@ -19,6 +19,8 @@
 #include <stdexcept>
 #include <utility>
 
+#include "engine/lazy_log.h"
+
 namespace sluice::engine {
 namespace {
 
@@ -45,26 +47,15 @@ int lift_above_stdio(int fd) {
   return lifted;
 }
 
-void write_all(int fd, const char* data, std::size_t size) {
-  while (size > 0) {
-    ssize_t n = ::write(fd, data, size);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return;  // a full disk loses log text, not the step
-    }
-    data += n;
-    size -= static_cast<std::size_t>(n);
-  }
-}
-
 enum class Stop { None, Timeout, Cancel };
 
 struct Proc {
   Runner::Id id = 0;
   pid_t pid = -1;       // also the process group id
   int pidfd = -1;       // -1: no pidfd, exit found by polling waitid
-  int out_fd = -1;      // stream: read end of the output pipe
-  int log_fd = -1;      // stream: the log, written by the runner
+  int out_fd = -1;      // read end of the output pipe (stdout and stderr)
+  LazyLog log;          // the attempt's log, created at the first byte
+  bool stream = false;  // hand lines to on_line too
   std::string partial;  // stream: output after the last '\n'
   Clock::time_point deadline = kNever;  // timeout
   Clock::time_point kill_at = kNever;   // SIGKILL escalation, once stopping
@@ -157,24 +148,20 @@ Runner::Id PosixRunner::start(const ProcessSpec& spec) {
   const Id id = next_id_++;
   const auto started = std::chrono::system_clock::now();
 
-  const char* log_path = spec.log_path.empty() ? "/dev/null" : spec.log_path.c_str();
-  int log_fd = lift_above_stdio(::open(log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
-  if (log_fd < 0)
-    return fail(id, started, "cannot open log file '" + spec.log_path + "': " + errno_text(errno));
-
-  int out_fd = -1;     // parent's end of the stream pipe
-  int child_out = log_fd;
-  if (spec.stream) {
-    int fds[2];
-    if (::pipe2(fds, O_CLOEXEC) != 0) {
-      int err = errno;
-      ::close(log_fd);
-      return fail(id, started, "cannot create output pipe: " + errno_text(err));
-    }
-    out_fd = lift_above_stdio(fds[0]);
-    child_out = lift_above_stdio(fds[1]);
-    ::fcntl(out_fd, F_SETFL, O_NONBLOCK);  // only the parent's end
+  // The child's stdout and stderr are a pipe the runner reads (wait()), so
+  // the log file is created only when output arrives (engine/lazy_log.h).
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0)
+    return fail(id, started, "cannot create output pipe: " + errno_text(errno));
+  int out_fd = lift_above_stdio(fds[0]);
+  int child_out = lift_above_stdio(fds[1]);
+  if (out_fd < 0 || child_out < 0) {
+    int err = errno;
+    close_fd(out_fd);
+    close_fd(child_out);
+    return fail(id, started, "cannot create output pipe: " + errno_text(err));
   }
+  ::fcntl(out_fd, F_SETFL, O_NONBLOCK);  // only the parent's end
 
   posix_spawn_file_actions_t fa;
   ::posix_spawn_file_actions_init(&fa);
@@ -194,15 +181,10 @@ Runner::Id PosixRunner::start(const ProcessSpec& spec) {
   pid_t pid = -1;
   int rc = ::posix_spawn(&pid, "/bin/sh", &fa, &attr_, argv, envp.data());
   ::posix_spawn_file_actions_destroy(&fa);
-  if (spec.stream) {
-    ::close(child_out);  // the child has it; EOF on out_fd once the group is gone
-  } else {
-    close_fd(log_fd);    // the child has it; the runner never writes the log
-  }
+  ::close(child_out);  // the child has it; EOF on out_fd once the group is gone
 
   if (rc != 0) {
     close_fd(out_fd);
-    close_fd(log_fd);
     // glibc reports the child's errno but not which action failed; the
     // workdir is the usual culprit, so look at it before blaming /bin/sh.
     struct stat st;
@@ -222,7 +204,8 @@ Runner::Id PosixRunner::start(const ProcessSpec& spec) {
     if (p.pidfd < 0 && errno == ENOSYS) use_pidfd_ = false;  // kernel < 5.3
   }
   p.out_fd = out_fd;
-  p.log_fd = log_fd;
+  p.log = LazyLog(spec.log_path);
+  p.stream = spec.stream;
   p.started = started;
   p.grace = spec.kill_grace;
   if (spec.timeout.count() > 0) p.deadline = Clock::now() + spec.timeout;
@@ -277,8 +260,8 @@ Clock::time_point PosixRunner::next_deadline() const {
 
 // Writes output to the log and cuts it into lines for on_line.
 void PosixRunner::deliver(Proc& p, const char* data, std::size_t size) {
-  write_all(p.log_fd, data, size);
-  if (!on_line) return;
+  p.log.write(std::string_view(data, size));
+  if (!p.stream || !on_line) return;
   const char* end = data + size;
   while (data < end) {
     const char* nl = static_cast<const char*>(std::memchr(data, '\n', end - data));
@@ -327,17 +310,19 @@ void PosixRunner::finish(std::size_t index) {
   do {
     r = ::waitpid(p.pid, &status, 0);
   } while (r < 0 && errno == EINTR);
+  const int wait_errno = errno;
 
   if (p.out_fd >= 0) pump(p, 256);  // what the group wrote before it died; bounded
   if (!p.partial.empty() && on_line) on_line(p.id, p.partial);
   close_fd(p.out_fd);
-  close_fd(p.log_fd);
+  p.log.close();  // the log is complete before the result is reported
   close_fd(p.pidfd);
 
   ProcessResult res;
   res.pid = p.pid;
   res.started = p.started;
   res.finished = std::chrono::system_clock::now();
+  res.error = p.log.error();
   if (r == p.pid && WIFEXITED(status)) res.exit_code = WEXITSTATUS(status);
   if (r == p.pid && WIFSIGNALED(status)) res.signal = WTERMSIG(status);
   if (p.stop == Stop::Timeout) {
@@ -347,7 +332,7 @@ void PosixRunner::finish(std::size_t index) {
   } else if (r != p.pid) {  // someone else reaped it (waitpid(-1) elsewhere)
     res.outcome = Outcome::Exited;  // exit_code stays -1: the step fails
     res.error = "process " + std::to_string(p.pid) + " was reaped by someone else: " +
-                errno_text(errno);
+                errno_text(wait_errno);
   } else {
     res.outcome = res.signal ? Outcome::Signaled : Outcome::Exited;
   }
