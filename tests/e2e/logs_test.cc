@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "e2e/harness.h"
+#include "e2e/store_helpers.h"
 
 using namespace sluice::test;
 namespace fs = std::filesystem;
@@ -16,16 +17,9 @@ using json = nlohmann::json;
 namespace {
 
 std::string only_run_id(const TempDir& dir) {
-  auto list = json::parse(run_sluice({"runs", "--json"}, dir.path()).out)["runs"];
+  auto list = list_runs(dir);
   REQUIRE(list.size() == 1);
   return list[0]["id"];
-}
-
-json step_of(const json& show, const std::string& node) {
-  for (const json& s : show["steps"])
-    if (s["node"] == node) return s;
-  FAIL("no step " << node);
-  return {};
 }
 
 }  // namespace
@@ -54,7 +48,7 @@ needs = ["quiet", "talk"]
   CHECK(r.out.find("\nFAILED quiet_fail: exit code 3\n  no output\n") != std::string::npos);
 
   // No digest is recorded for a log that does not exist.
-  auto show = json::parse(run_sluice({"show", "--json", id}, dir.path()).out);
+  auto show = show_run(dir, id);
   CHECK(step_of(show, "quiet")["attempts"][0]["log_digest"] == "");
   CHECK(step_of(show, "quiet_fail")["attempts"][0]["log_digest"] == "");
   const std::string talk_digest = step_of(show, "talk")["attempts"][0]["log_digest"];
@@ -96,7 +90,7 @@ run = "mkdir attempt-1.log; echo lost; exit 4"
   const std::string id = only_run_id(dir);
   const std::string runs = dir / (".sluice/runs/" + id);
   CHECK(read_file(runs + "/ok_exit/ran.txt") == "ran\n");  // the process ran to its end
-  auto show = json::parse(run_sluice({"show", "--json", id}, dir.path()).out);
+  auto show = show_run(dir, id);
   const json ok = step_of(show, "ok_exit"), bad = step_of(show, "bad_exit");
   CHECK(ok["status"] == "failed");
   CHECK(ok["error"] == "cannot open log file '" + runs + "/ok_exit/attempt-1.log': Is a directory");
