@@ -155,6 +155,9 @@ class PosixRunner final : public Runner {
     ::close(wake_fd_);
   }
 
+  PosixRunner(const PosixRunner&) = delete;  // owns fds and the spawn stack
+  PosixRunner& operator=(const PosixRunner&) = delete;
+
   Id start(const ProcessSpec& spec) override;
   int process_group(Id id) const override {
     for (auto it = procs_.rbegin(); it != procs_.rend(); ++it)  // the newest is last
