@@ -1,16 +1,13 @@
 #include "engine/action_pool.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
-#include <cerrno>
 #include <condition_variable>
-#include <cstring>
 #include <deque>
 #include <exception>
 #include <mutex>
 #include <thread>
 #include <unordered_map>
+
+#include "engine/lazy_log.h"
 
 namespace sluice::engine {
 
@@ -46,32 +43,16 @@ struct ActionPool::Impl {
   // The host side of one attempt, on its worker thread.
   class Context : public ActionContext {
    public:
-    Context(Impl& pool, Job& job, std::unique_ptr<LuaHost>& host) : pool_(pool), job_(job), host_(host) {
+    Context(Impl& pool, Job& job, std::unique_ptr<LuaHost>& host)
+        : log_(job.call.log_path), pool_(pool), job_(job), host_(host) {
       if (job.call.timeout.count() > 0) deadline_ = SteadyClock::now() + job.call.timeout;
-    }
-    ~Context() {
-      if (fd_ >= 0) ::close(fd_);
     }
     // The log file is created on the first line: an attempt that logs
     // nothing costs no file (most Lua steps; see docs/lua.md).
     void log(std::string_view line) override {
-      if (fd_ < 0 && log_error.empty() && !job_.call.log_path.empty()) {
-        fd_ = ::open(job_.call.log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-        if (fd_ < 0) log_error = "cannot write the step's log " + job_.call.log_path + ": " + std::strerror(errno);
-      }
-      if (fd_ >= 0) {
-        std::string text(line);
-        text += '\n';
-        const char* p = text.data();
-        size_t left = text.size();
-        while (left > 0) {
-          ssize_t n = ::write(fd_, p, left);
-          if (n < 0 && errno == EINTR) continue;
-          if (n <= 0) break;
-          p += n;
-          left -= static_cast<size_t>(n);
-        }
-      }
+      std::string text(line);
+      text += '\n';
+      log_.write(text);
       if (job_.stream) pool_.push_line(job_.id, std::string(line));
     }
     void metric(const std::string& name, double value, std::optional<int64_t>) override {
@@ -93,13 +74,12 @@ struct ActionPool::Impl {
     bool past_deadline() const { return deadline_ && SteadyClock::now() >= *deadline_; }
 
     std::vector<std::pair<std::string, double>> metrics;
-    std::string log_error;  // the log could not be created
+    LazyLog log_;  // the attempt's log; error() once it could not be created
 
    private:
     Impl& pool_;
     Job& job_;
     std::unique_ptr<LuaHost>& host_;
-    int fd_ = -1;
     std::optional<SteadyClock::time_point> deadline_;
   };
 
@@ -126,7 +106,8 @@ struct ActionPool::Impl {
       }
       if (!f.result.ok && !f.result.cancelled && job.cancel.load()) f.result.cancelled = true;
       if (!f.result.ok && !f.result.timed_out && !f.result.cancelled && ctx.past_deadline()) f.result.timed_out = true;
-      if (!ctx.log_error.empty() && f.result.ok) f.result = ActionResult{false, false, false, ctx.log_error, {}};
+      ctx.log_.close();  // complete before the attempt is reported
+      if (!ctx.log_.error().empty() && f.result.ok) f.result = ActionResult{false, false, false, ctx.log_.error(), {}};
       f.metrics = std::move(ctx.metrics);
     }
     f.finished = std::chrono::system_clock::now();

@@ -37,7 +37,9 @@ std::string read_from(const std::string& path, size_t offset) {
 struct LogSource {
   reg::ArtifactStore* cas = nullptr;
   // An attempt's log: the stored copy, else the file (a running attempt, or
-  // one whose engine died before storing it). nullopt when neither exists.
+  // one whose engine died before storing it), else "" when no digest was
+  // recorded (the file is created at the first byte: no file, no output).
+  // nullopt when a recorded log is neither stored nor on disk.
   std::optional<std::string> read(const reg::AttemptRow& a) const {
     if (cas && !a.log_digest.empty()) {
       if (auto d = reg::Digest::parse(a.log_digest)) {
@@ -45,6 +47,7 @@ struct LogSource {
       }
     }
     if (!a.log_path.empty() && ::access(a.log_path.c_str(), R_OK) == 0) return read_from(a.log_path, 0);
+    if (a.log_digest.empty()) return std::string();
     return std::nullopt;
   }
 };

@@ -142,7 +142,16 @@ void remove_stale_output(const std::string& root, const std::string& rel) {
   if (dir >= 0) ::close(dir);
 }
 
+// Why an attempt failed. A problem beside the exit status (the log could not
+// be created at the first output) fails an attempt that exited 0, and is
+// added to any other reason.
 std::string describe_failure(const ProcessResult& r, const dsl::Step& step) {
+  if (r.outcome != Outcome::SpawnFailed && !r.error.empty()) {
+    if (r.outcome == Outcome::Exited && r.exit_code == 0) return r.error;
+    ProcessResult plain = r;
+    plain.error.clear();
+    return describe_failure(plain, step) + " (" + r.error + ")";
+  }
   switch (r.outcome) {
     case Outcome::Exited: return "exit code " + std::to_string(r.exit_code);
     case Outcome::Signaled: {
@@ -808,7 +817,7 @@ struct Executor::Impl {
       report_finals();
       return;
     }
-    if (r.outcome == Outcome::Exited && r.exit_code == 0) {
+    if (r.outcome == Outcome::Exited && r.exit_code == 0 && r.error.empty()) {
       std::string error;
       if (!check_outputs(node)) return;
       if (!collect(node, error)) {

@@ -208,8 +208,9 @@ struct RunRecorder::Impl {
   // Stores a file or folder in the artifact store (a file through this
   // batch: present once cas_batch commits), recording it; "" when it
   // cannot be stored. Files are the common case: a path is tried as a file
-  // first, and looked at again only when that fails.
-  std::string put(const std::string& path, std::vector<reg::Write>& writes) {
+  // first, and looked at again only when that fails. `file_only`: a folder
+  // is not stored either (a log: no file, no digest).
+  std::string put(const std::string& path, std::vector<reg::Write>& writes, bool file_only = false) {
     if (path.empty()) return {};
     std::string digest;
     uint64_t size = 0;
@@ -219,7 +220,7 @@ struct RunRecorder::Impl {
       size = stored->size;
     } else {
       struct stat st {};
-      if (::stat(path.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) return {};
+      if (file_only || ::stat(path.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) return {};
       auto d = cas->put_tree(path);
       if (!d) return {};
       auto s = cas->size(*d);
@@ -275,7 +276,9 @@ struct RunRecorder::Impl {
     if (a.outcome == ProcessResult::Outcome::Exited && a.exit_code >= 0) f.exit_code = a.exit_code;
     if (a.signal) f.signal = a.signal;
     f.log_path = a.log_path;
-    f.log_digest = put(a.log_path, writes);  // the log is stored before the step is marked done
+    // The log is stored before the step is marked done. It is created at the
+    // first byte of output: a silent attempt has none and records no digest.
+    f.log_digest = put(a.log_path, writes, /*file_only=*/true);
     f.error = a.error;
     writes.push_back(f);
   }

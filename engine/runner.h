@@ -18,7 +18,10 @@ struct ProcessSpec {
   std::string command;               // run as `/bin/sh -c command`
   std::string workdir;               // must exist; the child chdirs there
   std::vector<std::string> env;      // the child's whole environment, "KEY=VALUE"
-  std::string log_path;              // stdout+stderr go here (created/truncated, 0644); empty = /dev/null
+  // stdout+stderr go here. The file is created (truncated, 0644) at the
+  // first byte of output, so an attempt that writes nothing leaves no file;
+  // it is complete and closed before wait() returns the result. Empty = discarded.
+  std::string log_path;
   std::chrono::milliseconds timeout{0};        // 0 = none; counted from start()
   std::chrono::milliseconds kill_grace{5000};  // after SIGTERM, SIGKILL follows this much later
   bool stream = false;               // also hand each output line to Runner::on_line
@@ -30,7 +33,11 @@ struct ProcessResult {
   int exit_code = -1;   // Exited: the status; TimedOut/Cancelled: the status if the shell exited
   int signal = 0;       // Signaled: the signal; TimedOut/Cancelled: the signal that ended it, if any
   int pid = 0;          // the shell's pid, which is also its process group id; 0 if never spawned
-  std::string error;    // SpawnFailed: what failed, naming the path involved
+  // SpawnFailed: what failed, naming the path involved. Otherwise a problem
+  // the process's own status does not show: "cannot open log file 'PATH':
+  // REASON" when the log could not be created at the first output (the
+  // process ran on; its output was lost), or its reaping went wrong.
+  std::string error;
   std::chrono::system_clock::time_point started, finished;  // as seen by the runner
 };
 

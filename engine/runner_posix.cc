@@ -3,9 +3,9 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
+#include <sched.h>
+#include <sys/mman.h>
 #include <sys/eventfd.h>
-#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -18,6 +18,8 @@
 #include <deque>
 #include <stdexcept>
 #include <utility>
+
+#include "engine/lazy_log.h"
 
 namespace sluice::engine {
 namespace {
@@ -36,8 +38,8 @@ void close_fd(int& fd) {
   fd = -1;
 }
 
-// posix_spawn file actions dup2 onto 0..2; an fd already sitting there (the
-// parent runs with a closed stdin/stdout) would be clobbered first.
+// The child dup2s onto 0..2; an fd already sitting there (the parent runs
+// with a closed stdin/stdout) would be clobbered first.
 int lift_above_stdio(int fd) {
   if (fd < 0 || fd > 2) return fd;
   int lifted = ::fcntl(fd, F_DUPFD_CLOEXEC, 3);
@@ -45,17 +47,55 @@ int lift_above_stdio(int fd) {
   return lifted;
 }
 
-void write_all(int fd, const char* data, std::size_t size) {
-  while (size > 0) {
-    ssize_t n = ::write(fd, data, size);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return;  // a full disk loses log text, not the step
-    }
-    data += n;
-    size -= static_cast<std::size_t>(n);
+// What the child of spawn() needs, all prepared by the parent. The child
+// runs on the runner's own stack inside the parent's memory
+// (CLONE_VM|CLONE_VFORK: the parent is suspended until it execs or exits), so
+// it makes only async-signal-safe calls and reports a failure through `err`.
+struct ChildArgs {
+  enum class Stage : int { None, Setup, Chdir, Exec };
+  const char* workdir = nullptr;  // nullptr: stay in the parent's
+  int stdin_fd = -1, out_fd = -1;  // above 2 (lift_above_stdio)
+  char* const* argv = nullptr;
+  char* const* envp = nullptr;
+  int max_fd = 0;                  // without close_range, close up to here
+  Stage stage = Stage::None;       // set by the child when a stage fails
+  int err = 0;                     // ... with its errno
+};
+
+// What posix_spawn does with POSIX_SPAWN_SETPGROUP, SETSIGMASK (empty),
+// SETSIGDEF (every signal) and the file actions stdin, stdout+stderr,
+// closefrom(3) and chdir; see docs/running.md, "Processes".
+int child_main(void* raw) {
+  auto* a = static_cast<ChildArgs*>(raw);
+  // Every signal at its default before any is unblocked: a handler of the
+  // parent must never run in this child, which shares the parent's memory.
+  // (glibc refuses its two internal signals here; a handler of theirs is
+  // reset by execve like any other.)
+  struct sigaction dfl {};
+  dfl.sa_handler = SIG_DFL;
+  for (int sig = 1; sig < NSIG; ++sig)
+    if (sig != SIGKILL && sig != SIGSTOP) ::sigaction(sig, &dfl, nullptr);
+  auto fail = [a](ChildArgs::Stage stage) {
+    a->err = errno;
+    a->stage = stage;
+    ::_exit(127);
+  };
+  if (::setpgid(0, 0) != 0) fail(ChildArgs::Stage::Setup);
+  if (a->workdir && ::chdir(a->workdir) != 0) fail(ChildArgs::Stage::Chdir);
+  if (::dup2(a->stdin_fd, 0) < 0 || ::dup2(a->out_fd, 1) < 0 || ::dup2(a->out_fd, 2) < 0)
+    fail(ChildArgs::Stage::Setup);
+  if (::syscall(SYS_close_range, 3U, ~0U, 0U) != 0) {  // fds leaked by other code stay here
+    for (int fd = 3; fd < a->max_fd; ++fd) ::close(fd);  // kernel < 5.9
   }
+  sigset_t none;
+  sigemptyset(&none);
+  ::sigprocmask(SIG_SETMASK, &none, nullptr);
+  ::execve("/bin/sh", a->argv, a->envp);
+  fail(ChildArgs::Stage::Exec);
+  return 127;
 }
+
+constexpr std::size_t kChildStack = 64 * 1024;  // the child's frames are small; one guard page below
 
 enum class Stop { None, Timeout, Cancel };
 
@@ -63,8 +103,9 @@ struct Proc {
   Runner::Id id = 0;
   pid_t pid = -1;       // also the process group id
   int pidfd = -1;       // -1: no pidfd, exit found by polling waitid
-  int out_fd = -1;      // stream: read end of the output pipe
-  int log_fd = -1;      // stream: the log, written by the runner
+  int out_fd = -1;      // read end of the output pipe (stdout and stderr)
+  LazyLog log;          // the attempt's log, created at the first byte
+  bool stream = false;  // hand lines to on_line too
   std::string partial;  // stream: output after the last '\n'
   Clock::time_point deadline = kNever;  // timeout
   Clock::time_point kill_at = kNever;   // SIGKILL escalation, once stopping
@@ -79,18 +120,26 @@ class PosixRunner final : public Runner {
   explicit PosixRunner(PosixRunnerOptions options) : use_pidfd_(options.use_pidfd) {
     wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (wake_fd_ < 0) throw std::runtime_error("eventfd: " + errno_text(errno));
-    // The same attributes serve every spawn: own process group, nothing
-    // blocked, every signal at its default (a parent ignoring SIGPIPE or
-    // handling SIGINT must not pass that on).
-    ::posix_spawnattr_init(&attr_);
-    ::posix_spawnattr_setflags(&attr_, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
-                                           POSIX_SPAWN_SETSIGDEF);
-    ::posix_spawnattr_setpgroup(&attr_, 0);
-    sigset_t set;
-    sigemptyset(&set);
-    ::posix_spawnattr_setsigmask(&attr_, &set);
-    sigfillset(&set);
-    ::posix_spawnattr_setsigdefault(&attr_, &set);
+    // Every child's stdin, dup2ed rather than opened per spawn.
+    devnull_fd_ = lift_above_stdio(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+    if (devnull_fd_ < 0) {
+      int err = errno;
+      ::close(wake_fd_);
+      throw std::runtime_error("cannot open /dev/null: " + errno_text(err));
+    }
+    const long page = ::sysconf(_SC_PAGESIZE);
+    stack_size_ = kChildStack + static_cast<std::size_t>(page);
+    void* stack = ::mmap(nullptr, stack_size_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    if (stack == MAP_FAILED) {
+      int err = errno;
+      ::close(devnull_fd_);
+      ::close(wake_fd_);
+      throw std::runtime_error("cannot map the spawn stack: " + errno_text(err));
+    }
+    ::mprotect(stack, static_cast<std::size_t>(page), PROT_NONE);  // a guard page below it
+    stack_ = static_cast<char*>(stack);
+    const long open_max = ::sysconf(_SC_OPEN_MAX);
+    max_fd_ = open_max > 0 && open_max < (1 << 20) ? static_cast<int>(open_max) : (1 << 20);
   }
 
   ~PosixRunner() override {
@@ -101,9 +150,13 @@ class PosixRunner final : public Runner {
       ProcessResult result;
       wait(id, result, std::chrono::seconds(1));
     }
-    ::posix_spawnattr_destroy(&attr_);
+    ::munmap(stack_, stack_size_);
+    ::close(devnull_fd_);
     ::close(wake_fd_);
   }
+
+  PosixRunner(const PosixRunner&) = delete;  // owns fds and the spawn stack
+  PosixRunner& operator=(const PosixRunner&) = delete;
 
   Id start(const ProcessSpec& spec) override;
   int process_group(Id id) const override {
@@ -124,6 +177,7 @@ class PosixRunner final : public Runner {
 
  private:
   Id fail(Id id, std::chrono::system_clock::time_point started, std::string error);
+  pid_t spawn(ChildArgs& args, int& pidfd);
   void begin_stop(Proc& p, Stop why, Clock::time_point now);
   void fire_deadlines(Clock::time_point now);
   Clock::time_point next_deadline() const;
@@ -134,7 +188,11 @@ class PosixRunner final : public Runner {
 
   bool use_pidfd_;
   int wake_fd_ = -1;
-  posix_spawnattr_t attr_;
+  int devnull_fd_ = -1;
+  char* stack_ = nullptr;  // the child's stack, reused by every spawn (top = stack_ + stack_size_)
+  std::size_t stack_size_ = 0;
+  int max_fd_ = 0;
+  bool clone_pidfd_ = true;  // CLONE_PIDFD works (Linux >= 5.2)
   Id next_id_ = 1;
   std::vector<Proc> procs_;                            // running, in no order
   std::deque<std::pair<Id, ProcessResult>> done_;     // finished, not yet returned
@@ -157,32 +215,20 @@ Runner::Id PosixRunner::start(const ProcessSpec& spec) {
   const Id id = next_id_++;
   const auto started = std::chrono::system_clock::now();
 
-  const char* log_path = spec.log_path.empty() ? "/dev/null" : spec.log_path.c_str();
-  int log_fd = lift_above_stdio(::open(log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
-  if (log_fd < 0)
-    return fail(id, started, "cannot open log file '" + spec.log_path + "': " + errno_text(errno));
-
-  int out_fd = -1;     // parent's end of the stream pipe
-  int child_out = log_fd;
-  if (spec.stream) {
-    int fds[2];
-    if (::pipe2(fds, O_CLOEXEC) != 0) {
-      int err = errno;
-      ::close(log_fd);
-      return fail(id, started, "cannot create output pipe: " + errno_text(err));
-    }
-    out_fd = lift_above_stdio(fds[0]);
-    child_out = lift_above_stdio(fds[1]);
-    ::fcntl(out_fd, F_SETFL, O_NONBLOCK);  // only the parent's end
+  // The child's stdout and stderr are a pipe the runner reads (wait()), so
+  // the log file is created only when output arrives (engine/lazy_log.h).
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0)
+    return fail(id, started, "cannot create output pipe: " + errno_text(errno));
+  int out_fd = lift_above_stdio(fds[0]);
+  int child_out = lift_above_stdio(fds[1]);
+  if (out_fd < 0 || child_out < 0) {
+    int err = errno;
+    close_fd(out_fd);
+    close_fd(child_out);
+    return fail(id, started, "cannot create output pipe: " + errno_text(err));
   }
-
-  posix_spawn_file_actions_t fa;
-  ::posix_spawn_file_actions_init(&fa);
-  if (!spec.workdir.empty()) ::posix_spawn_file_actions_addchdir_np(&fa, spec.workdir.c_str());
-  ::posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  ::posix_spawn_file_actions_adddup2(&fa, child_out, 1);
-  ::posix_spawn_file_actions_adddup2(&fa, child_out, 2);
-  ::posix_spawn_file_actions_addclosefrom_np(&fa, 3);  // fds leaked by other code stay here
+  ::fcntl(out_fd, F_SETFL, O_NONBLOCK);  // only the parent's end
 
   std::vector<char*> envp;
   envp.reserve(spec.env.size() + 1);
@@ -191,43 +237,73 @@ Runner::Id PosixRunner::start(const ProcessSpec& spec) {
   char* argv[] = {const_cast<char*>("sh"), const_cast<char*>("-c"),
                   const_cast<char*>(spec.command.c_str()), nullptr};
 
-  pid_t pid = -1;
-  int rc = ::posix_spawn(&pid, "/bin/sh", &fa, &attr_, argv, envp.data());
-  ::posix_spawn_file_actions_destroy(&fa);
-  if (spec.stream) {
-    ::close(child_out);  // the child has it; EOF on out_fd once the group is gone
-  } else {
-    close_fd(log_fd);    // the child has it; the runner never writes the log
-  }
+  ChildArgs args;
+  args.workdir = spec.workdir.empty() ? nullptr : spec.workdir.c_str();
+  args.stdin_fd = devnull_fd_;
+  args.out_fd = child_out;
+  args.argv = argv;
+  args.envp = envp.data();
+  args.max_fd = max_fd_;
+  int pidfd = -1;
+  const pid_t pid = spawn(args, pidfd);
+  const int spawn_errno = errno;
+  ::close(child_out);  // the child has it; EOF on out_fd once the group is gone
 
-  if (rc != 0) {
+  if (pid < 0 || args.stage != ChildArgs::Stage::None) {
     close_fd(out_fd);
-    close_fd(log_fd);
-    // glibc reports the child's errno but not which action failed; the
-    // workdir is the usual culprit, so look at it before blaming /bin/sh.
-    struct stat st;
-    if (!spec.workdir.empty() && ::stat(spec.workdir.c_str(), &st) != 0)
-      return fail(id, started, "cannot use workdir '" + spec.workdir + "': " + errno_text(errno));
-    if (!spec.workdir.empty() && !S_ISDIR(st.st_mode))
-      return fail(id, started, "cannot use workdir '" + spec.workdir + "': Not a directory");
-    return fail(id, started,
-                "cannot start /bin/sh in '" + spec.workdir + "': " + errno_text(rc));
+    if (pid < 0)
+      return fail(id, started, "cannot start /bin/sh in '" + spec.workdir + "': " + errno_text(spawn_errno));
+    close_fd(pidfd);
+    int status;
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    if (args.stage == ChildArgs::Stage::Chdir)
+      return fail(id, started, "cannot use workdir '" + spec.workdir + "': " + errno_text(args.err));
+    return fail(id, started, "cannot start /bin/sh in '" + spec.workdir + "': " + errno_text(args.err));
   }
 
   Proc p;
   p.id = id;
   p.pid = pid;
-  if (use_pidfd_) {
+  p.pidfd = pidfd;
+  if (use_pidfd_ && p.pidfd < 0) {
     p.pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
     if (p.pidfd < 0 && errno == ENOSYS) use_pidfd_ = false;  // kernel < 5.3
   }
   p.out_fd = out_fd;
-  p.log_fd = log_fd;
+  p.log = LazyLog(spec.log_path);
+  p.stream = spec.stream;
   p.started = started;
   p.grace = spec.kill_grace;
   if (spec.timeout.count() > 0) p.deadline = Clock::now() + spec.timeout;
   procs_.push_back(std::move(p));
   return id;
+}
+
+// Starts the child like vfork() (no copy of the page tables, and unlike
+// posix_spawn no stack mapped and unmapped per spawn), with every signal
+// blocked in the parent while the child shares its memory. Returns the pid
+// (the child has exec'd /bin/sh, or failed at args.stage), or -1 with errno.
+// `pidfd` comes with it (CLONE_PIDFD) when pidfds are used, else stays -1.
+pid_t PosixRunner::spawn(ChildArgs& args, int& pidfd) {
+  sigset_t all, old;
+  sigfillset(&all);
+  ::pthread_sigmask(SIG_SETMASK, &all, &old);
+  const int saved_errno = errno;
+  const int flags = CLONE_VM | CLONE_VFORK | SIGCHLD;
+  pid_t pid = -1;
+  if (use_pidfd_ && clone_pidfd_) {
+    pid = ::clone(child_main, stack_ + stack_size_, flags | CLONE_PIDFD, &args, &pidfd);
+    if (pid < 0 && errno == EINVAL) clone_pidfd_ = false;  // kernel < 5.2: pidfd_open is missing too
+  }
+  if (pid < 0 && (!use_pidfd_ || !clone_pidfd_)) {
+    pidfd = -1;
+    pid = ::clone(child_main, stack_ + stack_size_, flags, &args);
+  }
+  const int clone_errno = errno;
+  ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  errno = pid < 0 ? clone_errno : saved_errno;  // the child wrote this thread's errno
+  return pid;
 }
 
 void PosixRunner::begin_stop(Proc& p, Stop why, Clock::time_point now) {
@@ -277,8 +353,8 @@ Clock::time_point PosixRunner::next_deadline() const {
 
 // Writes output to the log and cuts it into lines for on_line.
 void PosixRunner::deliver(Proc& p, const char* data, std::size_t size) {
-  write_all(p.log_fd, data, size);
-  if (!on_line) return;
+  p.log.write(std::string_view(data, size));
+  if (!p.stream || !on_line) return;
   const char* end = data + size;
   while (data < end) {
     const char* nl = static_cast<const char*>(std::memchr(data, '\n', end - data));
@@ -327,17 +403,19 @@ void PosixRunner::finish(std::size_t index) {
   do {
     r = ::waitpid(p.pid, &status, 0);
   } while (r < 0 && errno == EINTR);
+  const int wait_errno = errno;
 
   if (p.out_fd >= 0) pump(p, 256);  // what the group wrote before it died; bounded
   if (!p.partial.empty() && on_line) on_line(p.id, p.partial);
   close_fd(p.out_fd);
-  close_fd(p.log_fd);
+  p.log.close();  // the log is complete before the result is reported
   close_fd(p.pidfd);
 
   ProcessResult res;
   res.pid = p.pid;
   res.started = p.started;
   res.finished = std::chrono::system_clock::now();
+  res.error = p.log.error();
   if (r == p.pid && WIFEXITED(status)) res.exit_code = WEXITSTATUS(status);
   if (r == p.pid && WIFSIGNALED(status)) res.signal = WTERMSIG(status);
   if (p.stop == Stop::Timeout) {
@@ -347,7 +425,7 @@ void PosixRunner::finish(std::size_t index) {
   } else if (r != p.pid) {  // someone else reaped it (waitpid(-1) elsewhere)
     res.outcome = Outcome::Exited;  // exit_code stays -1: the step fails
     res.error = "process " + std::to_string(p.pid) + " was reaped by someone else: " +
-                errno_text(errno);
+                errno_text(wait_errno);
   } else {
     res.outcome = res.signal ? Outcome::Signaled : Outcome::Exited;
   }

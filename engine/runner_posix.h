@@ -1,5 +1,7 @@
-// The Runner for this host: posix_spawn + pidfd + poll (Linux >= 5.3 for
-// pidfd_open; on older kernels it falls back to polling waitid every 10 ms).
+// The Runner for this host: clone(CLONE_VM|CLONE_VFORK) on a stack it keeps
+// (what posix_spawn does, without a stack mapped and unmapped per process) +
+// pidfd (CLONE_PIDFD) + poll. Linux >= 5.2 for pidfds; on older kernels it
+// falls back to polling waitid every 10 ms.
 #pragma once
 
 #include <memory>

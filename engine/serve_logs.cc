@@ -19,7 +19,9 @@ namespace reg = sluice::registry;
 namespace {
 
 // The text of an attempt's log: the file while the step runs, the artifact
-// store once it is recorded there.
+// store once it is recorded there; "" when neither a file nor a digest
+// exists (the file is created at the first byte: no output yet, or none).
+// nullopt when a recorded log is gone.
 std::optional<std::string> read_log(const std::string& home, const reg::AttemptRow& a, int64_t offset, size_t max) {
   if (!a.log_path.empty()) {
     int fd = ::open(a.log_path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -33,15 +35,13 @@ std::optional<std::string> read_log(const std::string& home, const reg::AttemptR
       return out;
     }
   }
-  if (!a.log_digest.empty()) {
-    auto cas = reg::ArtifactStore::open(home);
-    auto digest = reg::Digest::parse(a.log_digest);
-    if (cas && digest) {
-      auto bytes = cas->read(*digest);
-      if (bytes) {
-        if (offset >= static_cast<int64_t>(bytes->size())) return std::string();
-        return bytes->substr(static_cast<size_t>(offset), max);
-      }
+  if (a.log_digest.empty()) return std::string();
+  auto cas = reg::ArtifactStore::open(home);
+  auto digest = reg::Digest::parse(a.log_digest);
+  if (cas && digest) {
+    if (auto bytes = cas->read(*digest)) {
+      if (offset >= static_cast<int64_t>(bytes->size())) return std::string();
+      return bytes->substr(static_cast<size_t>(offset), max);
     }
   }
   return std::nullopt;

@@ -1,10 +1,23 @@
 #include "engine/status_printer.h"
 
+#include <unistd.h>
+
 #include <fstream>
 #include <map>
 #include <sstream>
 
 namespace sluice::engine {
+
+namespace {
+
+// "log PATH", or "no output" for an attempt that wrote nothing: its log file
+// is created at the first byte (docs/running.md, "Logs").
+std::string log_note(const std::string& path, const char* separator = " ") {
+  if (::access(path.c_str(), F_OK) != 0) return "no output";
+  return std::string("log") + separator + path;
+}
+
+}  // namespace
 
 std::string format_elapsed(Clock::duration d) {
   using namespace std::chrono;
@@ -67,7 +80,7 @@ void StatusPrinter::on_event(const Event& e) {
       break;
     case Event::Kind::StepRetrying:
       line("retrying " + name + " in " + format_elapsed(e.delay) + ": attempt " + std::to_string(e.attempt) + " failed (" +
-           e.message + "), log " + e.log_path);
+           e.message + "), " + log_note(e.log_path));
       break;
     case Event::Kind::StepFinished:
       if (e.state == NodeState::Failed) {
@@ -159,8 +172,9 @@ std::string format_summary(const dsl::Workflow& wf, const RunRecord& run) {
     if (n.state != NodeState::Failed) continue;
     out += "\nFAILED " + wf.dag.node(i).name + ": " + n.error + "\n";
     if (!n.attempts.empty() && !n.attempts.back().log_path.empty()) {
-      out += "  log: " + n.attempts.back().log_path + "\n";
-      out += last_lines(n.attempts.back().log_path, 10);
+      const std::string& log = n.attempts.back().log_path;
+      out += "  " + log_note(log, ": ") + "\n";
+      out += last_lines(log, 10);
     }
   }
   return out;

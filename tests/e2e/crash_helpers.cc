@@ -21,10 +21,10 @@ std::string chains_workflow() {
       std::string name = "c" + std::to_string(c) + "_" + std::to_string(i);
       t += "[steps." + name + "]\n";
       if (i == 0) {
-        t += "run = \"sleep 0.1; echo " + name + " > ${outputs.o}; echo $SLUICE_STEP >> $EXEC_LOG\"\n";
+        t += "run = \"sleep 0.1; echo " + name + " > ${outputs.o}; echo $SLUICE_STEP >> $EXEC_LOG; echo $SLUICE_STEP done\"\n";
       } else {
         t += "run = \"sleep 0.1; cat ${inputs.prev} > ${outputs.o}; echo " + name +
-             " >> ${outputs.o}; echo $SLUICE_STEP >> $EXEC_LOG\"\n";
+             " >> ${outputs.o}; echo $SLUICE_STEP >> $EXEC_LOG; echo $SLUICE_STEP done\"\n";
         t += "inputs = { prev = \"${steps.c" + std::to_string(c) + "_" + std::to_string(i - 1) + ".outputs.o}\" }\n";
       }
       t += "outputs = { o = \"out.txt\" }\n";

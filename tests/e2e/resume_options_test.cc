@@ -224,7 +224,16 @@ needs = ["good"]
       std::vector<std::string> resume = {"resume", id, "-j", "2"};
       resume.insert(resume.end(), k.resume_flags.begin(), k.resume_flags.end());
       const int resumer = spawn_sluice(resume, f.dir.path(), f.dir / "resume.out", f.dir / "resume.err", f.env);
-      f.wait_status(id, "bad", "failed");
+      // Not the step's status: crash recovery may record bad failed ("engine
+      // died") before resume runs it again. Its second attempt's end it is.
+      const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+      auto bad_failed_again = [&] {
+        const json attempts = step_of(show_run(f.dir, id), "bad")["attempts"];
+        return attempts.size() == 2 && attempts[1]["status"] == "failed";
+      };
+      while (!bad_failed_again() && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      REQUIRE(bad_failed_again());
       f.open_gate("good");
       CHECK(wait_sluice(resumer) == 1);
       INFO(read_file(f.dir / "resume.out") << read_file(f.dir / "resume.err"));

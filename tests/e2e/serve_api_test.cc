@@ -450,6 +450,28 @@ run = "for i in 1 2 3 4 5; do echo tick $i; sleep 0.2; done"
   CHECK(r.json() == error("not_found", "step 'tick' of run " + id + " has no attempt 2"));
 }
 
+TEST_CASE("serve logs: a step that wrote nothing has an empty log, whole or followed") {
+  TempDir dir;
+  write_workflow(dir, "quiet", R"(
+name = "quiet"
+
+[steps.hush]
+run = "echo 1 > out.txt"
+)");
+  TestServer server(dir);
+  server.start();
+  const std::string t = server.token("trigger");
+  const std::string id = server.post("/api/v1/workflows/quiet/runs", "{}", t).json()["run_id"];
+  CHECK(server.wait_run(id, t)["status"] == "succeeded");
+  Reply r = server.get("/api/v1/runs/" + id + "/steps/hush/log", t);
+  CHECK(r.status == 200);
+  CHECK(r.body.empty());
+  CHECK(r.header("x-sluice-attempt") == "1");
+  r = server.get("/api/v1/runs/" + id + "/steps/hush/log?follow=1", t);
+  CHECK(r.status == 200);
+  CHECK(r.body.empty());
+}
+
 TEST_CASE("serve cancel: a queued run is cancelled at once, a running one is interrupted") {
   TempDir dir;
   write_workflow(dir, "slow", kSlow);
