@@ -179,6 +179,16 @@ Db::Db(const std::string& path, Options options) : path_(path) {
     exec("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;");
     if (query_int("PRAGMA foreign_keys") != 1)
       throw StoreError(path + ": this SQLite cannot enforce foreign keys");
+    // Closing the last connection neither checkpoints nor deletes the WAL:
+    // commands open and close several connections per run, and each such
+    // close cost a checkpoint and each next open a new WAL file, with their
+    // syncs. Commits are durable in the WAL either way; checkpoints happen
+    // as the WAL grows (SQLite's wal_autocheckpoint).
+    if (mode == "wal") {
+      int persist = 1;
+      sqlite3_db_config(db_, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, nullptr);
+      sqlite3_file_control(db_, "main", SQLITE_FCNTL_PERSIST_WAL, &persist);
+    }
   } catch (...) {
     for (auto& [sql, slot] : cache_) sqlite3_finalize(slot->stmt);
     cache_.clear();

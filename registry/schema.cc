@@ -1,5 +1,6 @@
 #include "registry/schema.h"
 
+#include <optional>
 #include <string>
 
 #include "registry/db.h"
@@ -454,9 +455,15 @@ void migrate(Db& db, std::span<const Migration> steps, int target) {
   if (version >= target) return;
 
   ForeignKeysOff fk_off(db);
+  // A new database takes every migration in one transaction (one commit and
+  // its syncs instead of one per version: a run in a new state folder pays
+  // for them); an existing one, one transaction per version, as it always did.
+  std::optional<Tx> all;
+  if (version == 0) all.emplace(db);
   for (const Migration& m : steps) {
     if (m.version <= version || m.version > target) continue;
-    Tx tx(db);
+    std::optional<Tx> tx;
+    if (!all) tx.emplace(db);
     // Another process may have migrated while we waited for the write lock.
     int now = schema_version(db);
     check_is_ours(db, now, latest);
@@ -472,8 +479,9 @@ void migrate(Db& db, std::span<const Migration> steps, int target) {
                          " breaks a foreign key in table " + check.text(0));
     }
     db.exec("PRAGMA user_version = " + std::to_string(m.version));
-    tx.commit();
+    if (tx) tx->commit();
   }
+  if (all) all->commit();
 }
 
 }  // namespace sluice::registry

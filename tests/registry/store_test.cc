@@ -725,6 +725,18 @@ TEST_CASE("store: the database is in WAL mode with full sync and foreign keys") 
   CHECK(db.query_int("PRAGMA foreign_keys") == 1);
 }
 
+TEST_CASE("store: closing the last connection keeps the WAL, and what it holds is read back") {
+  TempDir dir;
+  open_sqlite_store(dir.db())->apply(workflow_and_run(kRun));  // opened, written and closed
+  const std::string wal = dir.db() + "-wal";
+  REQUIRE(std::filesystem::exists(wal));
+  const auto size = std::filesystem::file_size(wal);
+  CHECK(size > 0);  // not checkpointed away on close
+  auto store = open_sqlite_store(dir.db());
+  REQUIRE(store->run(kRun));
+  CHECK(store->run(kRun)->workflow_name == "recommender");
+}
+
 TEST_CASE("store: prepared statements are cached and may nest") {
   Db db(":memory:");
   db.exec("CREATE TABLE t (x INTEGER); INSERT INTO t VALUES (1), (2), (3);");
