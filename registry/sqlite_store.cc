@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <cmath>
 #include <map>
+#include <string_view>
 #include <unordered_map>
 #include <utility>
 
@@ -666,7 +667,7 @@ class SqliteStore final : public Store {
   // (its id from last_insert_rowid), and only a step that exists already
   // goes through the upsert, with RETURNING when its id is not known.
   void put(const SetStepStatus& w) {
-    const std::string matrix = w.matrix_json.empty() ? std::string("{}") : w.matrix_json;
+    const std::string_view matrix = w.matrix_json.empty() ? std::string_view("{}") : std::string_view(w.matrix_json);
     auto bind_row = [&](Stmt& s) {
       s.bind(1, w.run_id).bind(2, w.node).bind(3, w.step.empty() ? w.node : w.step).bind(4, matrix);
       s.bind(5, to_string(w.status)).bind(6, w.at).bind(7, opt(w.cache_key)).bind(8, opt(w.skip_reason));
@@ -702,7 +703,7 @@ class SqliteStore final : public Store {
   // else the known one), or 0 when the step is final and the write ignored.
   template <class BindRow>
   int64_t upsert_step(const SetStepStatus& w, const BindRow& bind_row, bool find_id) {
-    static constexpr const char* kUpsert =
+    static const std::string kUpsert =
         "INSERT INTO steps (run_id, node, step, matrix_json, status, status_at, cache_key, skip_reason, "
         "error, started_at, finished_at, cache_note) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) "
         "ON CONFLICT (run_id, node) DO UPDATE SET status = excluded.status, status_at = excluded.status_at, "
@@ -713,7 +714,8 @@ class SqliteStore final : public Store {
         "WHERE NOT (?13 = 0 AND (steps.status = 'succeeded' OR steps.status = 'cached' OR "
         "steps.status = 'failed' OR steps.status = 'skipped' OR steps.status = 'cancelled'))";
     if (find_id) {
-      Stmt s = db_.prepare(std::string(kUpsert) + " RETURNING id");
+      static const std::string kUpsertReturning = kUpsert + " RETURNING id";
+      Stmt s = db_.prepare(kUpsertReturning);
       bind_row(s);
       s.bind(13, is_final(w.status));
       return s.step() ? s.int64(0) : 0;
