@@ -334,6 +334,7 @@ struct Executor::Impl {
 
   void emit_final(uint32_t node) {
     NodeState st = plan.state(node);
+    if (st == NodeState::Skipped && looked_ahead[node] && plan.attempts(node) == 0) forget_look_ahead(node);
     Event::Kind k = st == NodeState::Skipped     ? Event::Kind::StepSkipped
                     : st == NodeState::Cancelled ? Event::Kind::StepCancelled
                     : st == NodeState::Cached    ? Event::Kind::StepCached
@@ -400,6 +401,11 @@ struct Executor::Impl {
   void dispatch(uint32_t node) {
     const dsl::Step& step = step_of(node);
     NodeRecord& nr = rec.nodes[node];
+    if (auto pre = ahead.find(node); pre != ahead.end()) {
+      start_prepared(node, std::move(pre->second));
+      ahead.erase(pre);
+      return;
+    }
     if (!step.when.empty()) {
       auto values = when_values();
       WhenInput in{&opt.params, &wf.dag.node(node).matrix, &values};
@@ -425,18 +431,7 @@ struct Executor::Impl {
       report_finals();
       return;
     }
-    plan.started(node);
-    const int attempt = plan.attempts(node);
-    AttemptRecord a;
-    a.number = attempt;
-    a.started = std::chrono::system_clock::now();
-    nr.workdir = (run_dir / wf.dag.node(node).name).string();
-    a.log_path = nr.workdir + "/attempt-" + std::to_string(attempt) + ".log";
-    nr.attempts.push_back(a);
-    attempt_started[node] = Clock::now();
-    Event started = event(Event::Kind::StepStarted, node);
-    started.log_path = a.log_path;
-
+    Event started = begin_attempt(node);
     std::string error;
     if (step.kind != dsl::ActionKind::Run) {
       sink.on_event(started);
@@ -451,18 +446,107 @@ struct Executor::Impl {
       return;
     }
     ProcessSpec spec;
-    if (!prepare(node, spec, error)) {
+    spec.log_path = started.log_path;
+    if (!prepare(node, spec, plan.attempts(node), error)) {
       sink.on_event(started);
       nr.attempts.back().finished = std::chrono::system_clock::now();
       fail_attempt(node, error, false);
       return;
     }
+    spawn(node, spec, started);
+  }
+
+  // Starts the next attempt of `node` in the plan and its record; returns
+  // its StepStarted event, not yet emitted.
+  Event begin_attempt(uint32_t node) {
+    NodeRecord& nr = rec.nodes[node];
+    plan.started(node);
+    const int attempt = plan.attempts(node);
+    AttemptRecord a;
+    a.number = attempt;
+    a.started = std::chrono::system_clock::now();
+    nr.workdir = workdir_of(node);
+    a.log_path = log_path_of(node, attempt);
+    nr.attempts.push_back(a);
+    attempt_started[node] = Clock::now();
+    Event started = event(Event::Kind::StepStarted, node);
+    started.log_path = a.log_path;
+    return started;
+  }
+
+  std::string workdir_of(uint32_t node) const { return (run_dir / wf.dag.node(node).name).string(); }
+  std::string log_path_of(uint32_t node, int attempt) const {
+    return workdir_of(node) + "/attempt-" + std::to_string(attempt) + ".log";
+  }
+
+  void spawn(uint32_t node, const ProcessSpec& spec, Event& started) {
     Runner::Id id = runner.start(spec);
     running.emplace(id, node);
     // Reported once spawned, with the process group: recorded with the
     // attempt, so a `sluice resume` after this engine's death can end it.
     started.pgid = runner.process_group(id);
     sink.on_event(started);
+  }
+
+  // ---- Look-ahead (bench/README.md, "executor overhead")
+  // While every slot is busy, the engine decides the next ready run steps'
+  // cache lookups and prepares their work dirs, inputs, commands and
+  // environments, so that a freed slot is refilled by a spawn alone instead
+  // of all of that. Only first attempts of plain run steps (no `when`, not a
+  // resumed run), and at most -j of them at a time. What it does is what
+  // dispatch would have done a moment later: a cache hit finishes the step
+  // at once (it takes no slot); a step it cannot prepare is left to
+  // dispatch, which prepares it again and reports the error. A prepared step
+  // the run then skips (fail-fast, Ctrl-C) loses the work dir it was given.
+
+  enum class Ahead { Nothing, Prepared, Finished };
+
+  // Prepares one more ready step, if there is one to prepare.
+  Ahead look_ahead() {
+    if (plan.stopping() || opt.resume || ahead.size() >= std::max<uint32_t>(1, opt.jobs)) return Ahead::Nothing;
+    size_t scanned = 0;
+    for (uint32_t node : plan.ready()) {
+      if (++scanned > 4 * static_cast<size_t>(std::max<uint32_t>(1, opt.jobs)) + 4) break;
+      if (looked_ahead[node]) continue;
+      const dsl::Step& step = step_of(node);
+      if (step.kind != dsl::ActionKind::Run || !step.when.empty() || plan.attempts(node) != 0) continue;
+      looked_ahead[node] = true;
+      if (cache.restore(node, resolver(node))) {
+        plan.cached(node);
+        report_finals();
+        return Ahead::Finished;
+      }
+      NodeRecord& nr = rec.nodes[node];
+      nr.workdir = workdir_of(node);
+      ProcessSpec spec;
+      spec.log_path = log_path_of(node, 1);
+      std::string error;
+      bool fresh = false;
+      const bool ok = prepare(node, spec, 1, error, &fresh);
+      made_ahead[node] = fresh;
+      if (ok) ahead.emplace(node, std::move(spec));
+      return Ahead::Prepared;
+    }
+    return Ahead::Nothing;
+  }
+
+  // A step looked at ahead but never started (the run skipped it) is
+  // recorded like any skipped step: no work dir, no inputs, no cache key.
+  void forget_look_ahead(uint32_t node) {
+    ahead.erase(node);
+    NodeRecord& nr = rec.nodes[node];
+    if (made_ahead[node] && !nr.workdir.empty()) {
+      std::error_code ec;
+      fs::remove_all(nr.workdir, ec);
+    }
+    made_ahead[node] = false;
+    nr = NodeRecord{};
+  }
+
+  // Dispatch of a step look_ahead prepared: only the spawn is left.
+  void start_prepared(uint32_t node, ProcessSpec spec) {
+    Event started = begin_attempt(node);
+    spawn(node, spec, started);
   }
 
   // The work dir, the outputs' paths and the resolved inputs of an attempt
@@ -503,11 +587,15 @@ struct Executor::Impl {
     return true;
   }
 
-  bool prepare(uint32_t node, ProcessSpec& spec, std::string& error) {
+  // The process of attempt `attempt` of run step `node`: its work dir and
+  // inputs made ready (prepare_files), its command and environment rendered.
+  // spec.log_path is the caller's. `fresh_out`: as for prepare_files.
+  bool prepare(uint32_t node, ProcessSpec& spec, int attempt, std::string& error, bool* fresh_out = nullptr) {
     const dsl::Step& step = step_of(node);
     NodeRecord& nr = rec.nodes[node];
     bool fresh = false;
     if (!prepare_files(node, error, &fresh)) return false;
+    if (fresh_out) *fresh_out = fresh;
     const std::map<std::string, std::string>& inputs = nr.inputs;
     std::string command;
     auto resolve = [&](const dsl::Ref& ref, std::string& value, std::string& err) { return lookup(node, inputs, ref, value, err); };
@@ -515,7 +603,6 @@ struct Executor::Impl {
 
     spec.command = std::move(command);
     spec.workdir = nr.workdir;
-    spec.log_path = nr.attempts.back().log_path;
     spec.timeout = step.timeout ? std::chrono::duration_cast<std::chrono::milliseconds>(*step.timeout) : std::chrono::milliseconds(0);
     spec.kill_grace = opt.kill_grace;
     spec.stream = opt.verbose;
@@ -536,7 +623,7 @@ struct Executor::Impl {
     }
     spec.env.push_back("SLUICE_RUN_ID=" + opt.run_id);
     spec.env.push_back("SLUICE_STEP=" + wf.dag.node(node).name);
-    spec.env.push_back("SLUICE_ATTEMPT=" + std::to_string(plan.attempts(node)));
+    spec.env.push_back("SLUICE_ATTEMPT=" + std::to_string(attempt));
     spec.env.push_back("SLUICE_WORKDIR=" + nr.workdir);
     spec.env.push_back("SLUICE_VALUES=" + values_path);
     spec.env.push_back("SLUICE_METRICS=" + metrics_path);
@@ -854,14 +941,25 @@ struct Executor::Impl {
       plan.wake_retries(Clock::now());
       while (auto n = plan.next_startable()) dispatch(*n);
       if (plan.done()) break;
+      // Before waiting: the next steps' preparation, one at a time, as long
+      // as no running step has finished meanwhile.
+      Runner::Id id = 0;
+      ProcessResult r;
+      bool reaped = false, finished_ahead = false;
+      for (Ahead a; !reaped && (a = look_ahead()) != Ahead::Nothing;) {
+        if (a == Ahead::Finished) {
+          finished_ahead = true;
+          break;
+        }
+        reaped = runner.wait(id, r, std::chrono::milliseconds(0));
+      }
+      if (finished_ahead) continue;
       auto max_wait = std::chrono::milliseconds(1000);
       if (auto t = plan.next_retry()) {
         auto until = std::chrono::duration_cast<std::chrono::milliseconds>(*t - Clock::now());
         max_wait = std::clamp(until, std::chrono::milliseconds(0), max_wait);
       }
-      Runner::Id id = 0;
-      ProcessResult r;
-      if (runner.wait(id, r, max_wait)) {
+      if (reaped || runner.wait(id, r, max_wait)) {
         auto it = running.find(id);
         if (it != running.end()) {
           uint32_t node = it->second;
@@ -904,6 +1002,11 @@ struct Executor::Impl {
   const Redactor redactor = Redactor::from_environment(environ);  // secrets: see engine/redact.h
   bool interrupt_seen = false;
   std::vector<bool> restored;  // per node: finished before a resume (empty: not resuming)
+  // Look-ahead: steps prepared to start, by node; per node, whether
+  // look_ahead took it, and whether it created the work dir.
+  std::unordered_map<uint32_t, ProcessSpec> ahead;
+  std::vector<bool> looked_ahead = std::vector<bool>(wf.dag.size(), false);
+  std::vector<bool> made_ahead = std::vector<bool>(wf.dag.size(), false);
   std::shared_ptr<ActionHandler> lua_steps = make_lua_step_handler();
   std::unordered_map<ActionPool::Id, uint32_t> running_actions;
   ActionPool actions{std::max<uint32_t>(1, opt.jobs), [this] { runner.wake(); }};  // last: joined first

@@ -51,6 +51,9 @@ class Plan {
   // stopping. Marks nothing; call started() when it does start.
   std::optional<uint32_t> next_startable() const;
   void started(uint32_t node);
+  // Ready nodes in the order next_startable() considers them (for work done
+  // ahead of a start: engine/executor.cc, look_ahead).
+  const std::deque<uint32_t>& ready() const { return ready_; }
 
   // The attempt of `node` ended. On failure, with retries left, the node
   // goes to Backoff until now + delay (exponential from retry_backoff, times

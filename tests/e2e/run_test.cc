@@ -172,6 +172,93 @@ needs = ["a"]
   CHECK(read_file(dir / "out").find("2 steps: 1 skipped, 1 cancelled") != std::string::npos);
 }
 
+// Look-ahead (engine/executor.cc): while every slot is busy, the next ready
+// steps are prepared, or finished from the cache, before a slot frees.
+TEST_CASE("run: a step prepared while every slot was busy starts only when one frees, as its first attempt") {
+  TempDir dir;
+  dir.write("wf.toml", R"(name = "ahead"
+[steps.a]
+run = "sleep 0.3; echo end=$(date +%s%N) >> $SLUICE_VALUES"
+[steps.b]
+run = "echo start=$(date +%s%N) >> $SLUICE_VALUES; env | grep -E '^SLUICE_(ATTEMPT|WORKDIR)=' | sort > env.txt"
+)");
+  auto r = run_sluice({"run", "-j", "1", "wf.toml"}, dir.path());
+  INFO(r.out << r.err);
+  REQUIRE(r.status == 0);
+  CHECK(num(values_of(dir, "b")["start"]) >= num(values_of(dir, "a")["end"]));
+  CHECK(read_file(workdir(dir, "b") + "/env.txt") == "SLUICE_ATTEMPT=1\nSLUICE_WORKDIR=" + workdir(dir, "b") + "\n");
+}
+
+TEST_CASE("run: fail-fast skips a step prepared ahead and leaves no work dir or cache key for it") {
+  TempDir dir;
+  dir.write("wf.toml", R"(name = "ahead"
+[steps.bad]
+run = "sleep 0.3; exit 3"
+[steps.later]
+run = "echo x > o.txt"
+outputs = { o = "o.txt" }
+)");
+  auto r = run_sluice({"run", "-j", "1", "wf.toml"}, dir.path());
+  INFO(r.out << r.err);
+  CHECK(r.status == 1);
+  CHECK(r.out.find("2 steps: 1 skipped, 1 failed") != std::string::npos);
+  CHECK(fs::exists(workdir(dir, "bad")));
+  CHECK_FALSE(fs::exists(workdir(dir, "later")));
+  const std::string run_id = fs::path(workdir(dir, "later")).parent_path().filename().string();
+  auto show = run_sluice({"show", "--json", run_id}, dir.path());
+  REQUIRE(show.status == 0);
+  auto later = show.out.find("\"node\": \"later\"");
+  REQUIRE(later != std::string::npos);
+  const std::string step = show.out.substr(show.out.rfind("\"attempts\"", later), later - show.out.rfind("\"attempts\"", later));
+  CHECK(step.find("\"cache_key\": \"\"") != std::string::npos);
+  CHECK(step.find("\"cache\": \"\"") != std::string::npos);
+}
+
+TEST_CASE("run: a cached step finishes while every slot is busy, without waiting for one") {
+  TempDir dir;
+  dir.write("wf.toml", R"(name = "ahead"
+[params]
+p = 1
+[steps.a]
+run = "sleep 0.3; echo ${params.p} > o.txt"
+outputs = { o = "o.txt" }
+[steps.b]
+run = "echo b > o.txt"
+outputs = { o = "o.txt" }
+)");
+  REQUIRE(run_sluice({"run", "-j", "1", "wf.toml"}, dir.path()).status == 0);
+  auto r = run_sluice({"run", "-j", "1", "-p", "p=2", "wf.toml"}, dir.path());
+  INFO(r.out << r.err);
+  REQUIRE(r.status == 0);
+  // a holds the only slot for 0.3 s; b is restored meanwhile.
+  const size_t cached = r.out.find("[1/2] cached b\n"), ran = r.out.find("[2/2] succeeded a (");
+  CHECK(cached != std::string::npos);
+  CHECK(ran != std::string::npos);
+  CHECK(cached < ran);
+  CHECK(r.out.find("2 steps: 1 succeeded, 1 cached") != std::string::npos);
+}
+
+TEST_CASE("run: a step that cannot be prepared ahead fails when it starts, with its own message") {
+  TempDir dir;
+  dir.write("wf.toml", R"(name = "ahead"
+[steps.u]
+run = "echo k=1 >> $SLUICE_VALUES"
+[steps.v1]
+run = "sleep 0.3"
+needs = ["u"]
+[steps.v2]
+run = "echo ${steps.u.values.missing}"
+needs = ["u"]
+)");
+  auto r = run_sluice({"run", "-j", "1", "--keep-going", "wf.toml"}, dir.path());
+  INFO(r.out << r.err);
+  CHECK(r.status == 1);
+  CHECK(r.out.find("[2/3] succeeded v1 (") != std::string::npos);
+  CHECK(r.out.find("[3/3] FAILED v2: step 'u' set no value 'missing' (${steps.u.values.missing}); it set: k\n") !=
+        std::string::npos);
+  CHECK(r.out.find("3 steps: 2 succeeded, 1 failed") != std::string::npos);
+}
+
 TEST_CASE("run: a declared output that was not created fails its step, naming the file") {
   TempDir dir;
   dir.write("wf.toml", R"(name = "out"
