@@ -102,8 +102,7 @@ std::string check_output(const std::string& name, const std::string& path, const
   const std::string rel = fs::path(path).lexically_relative(workdir).string();
   fs::file_status st = fs::symlink_status(path, ec);
   if (ec || st.type() == fs::file_type::not_found) return {};  // "missing output" is reported elsewhere
-  auto work_real = real_path(workdir);
-  if (!work_real) return "cannot resolve the work dir '" + workdir + "'";
+  if (st.type() == fs::file_type::regular) return {};  // the common case: one lstat
   auto leads_out = [&](const std::string& shown, const std::string& p, const std::string& root,
                        const std::string& root_real) -> std::string {
     auto target = real_path(p);
@@ -113,6 +112,8 @@ std::string check_output(const std::string& name, const std::string& path, const
     return {};
   };
   if (st.type() == fs::file_type::symlink) {
+    auto work_real = real_path(workdir);
+    if (!work_real) return "cannot resolve the work dir '" + workdir + "'";
     if (std::string why = leads_out(rel, path, "the work dir '" + *work_real + "'", *work_real); !why.empty()) return why;
     st = fs::status(path, ec);
   }
