@@ -114,7 +114,7 @@ struct RunRecorder::Impl {
     auto opened = reg::ArtifactStore::open(run.home);
     if (!opened) throw reg::StoreError(run.home + "/cas: " + opened.error());
     cas = std::make_unique<reg::ArtifactStore>(std::move(*opened));
-    cas_batch.emplace(*cas);
+    cas_batch.emplace(*cas, reg::SmallFiles::KeptByCaller);  // their bytes go with the batch's transaction
     matrix_json.resize(wf.dag.size());
     if (run.resumed)
       if (auto last = store->last_event(run.run_id)) event_seq = last->seq;
@@ -215,9 +215,11 @@ struct RunRecorder::Impl {
     std::string digest;
     uint64_t size = 0;
     bool dir = false;
+    std::optional<std::string> data;
     if (auto stored = cas_batch->put_file(path)) {
       digest = stored->digest.str();
       size = stored->size;
+      data = std::move(stored->bytes);
     } else {
       struct stat st {};
       if (file_only || ::stat(path.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) return {};
@@ -232,7 +234,7 @@ struct RunRecorder::Impl {
     if (artifacts_recorded.insert(digest).second) {
       artifacts_in_batch.push_back(digest);
       writes.push_back(reg::PutArtifact{digest, dir ? reg::ArtifactKind::Tree : reg::ArtifactKind::File,
-                                        static_cast<int64_t>(size), reg::now_ms()});
+                                        static_cast<int64_t>(size), reg::now_ms(), std::move(data)});
     }
     return digest;
   }
@@ -247,6 +249,7 @@ struct RunRecorder::Impl {
     std::string rel = relative_to(path, item.workdir);
     reg::Result<reg::Digest> digest = reg::Error{"unknown"};
     std::optional<int64_t> size;
+    std::optional<std::string> data;
     if (auto known = item.output_digests.find(name); known != item.output_digests.end()) {
       digest = reg::Digest::parse(known->second);
     } else if (dir) {
@@ -255,12 +258,13 @@ struct RunRecorder::Impl {
       // Through the batch, like the logs: durable before the batch's writes.
       digest = stored->digest;
       size = static_cast<int64_t>(stored->size);
+      data = std::move(stored->bytes);
     }
     if (!digest) return {};
     if (!size)
       if (auto s = cas->size(*digest)) size = static_cast<int64_t>(*s);
     writes.push_back(reg::PutArtifact{digest->str(), dir ? reg::ArtifactKind::Tree : reg::ArtifactKind::File,
-                                      size.value_or(0), reg::now_ms()});
+                                      size.value_or(0), reg::now_ms(), std::move(data)});
     return digest->str();
   }
 

@@ -25,6 +25,7 @@
 #include <utility>
 
 #include "dsl/paths.h"
+#include "registry/db.h"
 #include "registry/sha256.h"
 
 namespace sluice::registry {
@@ -706,7 +707,7 @@ struct ArtifactStore::Impl {
   StatCache stat_cache;
 
   std::atomic<uint64_t> files_hashed{0}, bytes_hashed{0}, stat_cache_hits{0}, objects_written{0},
-      objects_existing{0}, files_linked{0}, files_copied{0};
+      objects_existing{0}, files_linked{0}, files_copied{0}, objects_restored{0};
 
   Impl(std::string r, StoreOptions o)
       : root(std::move(r)),
@@ -745,9 +746,12 @@ struct ArtifactStore::Impl {
   // The rename of commit(), syncing nothing: the caller fsyncs the fan-out
   // folder, and sha256/ when `fan_created` was set. The temp file is gone
   // afterwards, whatever happened.
-  Result<void> rename_into_place(const std::string& tmp, const std::string& hex, bool& fan_created) {
+  // `replace`: an object there already (one a crash emptied) is replaced.
+  Result<void> rename_into_place(const std::string& tmp, const std::string& hex, bool& fan_created,
+                                 bool replace = false) {
     const std::string obj = path_of(hex);
     auto place = [&] {
+      if (replace) return ::rename(tmp.c_str(), obj.c_str());
       int rc = ::renameat2(AT_FDCWD, tmp.c_str(), AT_FDCWD, obj.c_str(), RENAME_NOREPLACE);
       if (rc != 0 && (errno == EINVAL || errno == ENOSYS)) {
         // No RENAME_NOREPLACE on this file system: link() fails on an existing name just as well.
@@ -788,6 +792,48 @@ struct ArtifactStore::Impl {
     return ::lstat(path_of(hex).c_str(), &st) == 0 && S_ISREG(st.st_mode);
   }
 
+  // For reading: the object is present, or it is a small file a crash lost
+  // or emptied (SmallFiles::KeptByCaller) and it was restored from the bytes
+  // the metadata store kept.
+  bool available(const std::string& hex) {
+    struct stat st {};
+    if (::lstat(path_of(hex).c_str(), &st) == 0 && S_ISREG(st.st_mode) && (st.st_size > 0 || hex == kEmptyHex))
+      return true;
+    return restore_kept(hex);
+  }
+
+  // Rewrites object `hex` from the bytes <home>/sluice.db keeps for it
+  // (artifacts.data), synced, replacing what a crash left; false when the
+  // database keeps none (or cannot be read), or they are not its bytes.
+  bool restore_kept(const std::string& hex) {
+    const std::string db_path = parent_of(root) + "/sluice.db";
+    struct stat st {};
+    if (::stat(db_path.c_str(), &st) != 0) return false;  // no database: nothing kept, none created
+    std::optional<std::string> bytes;
+    try {
+      Db db(db_path);
+      Stmt q = db.prepare("SELECT data FROM artifacts WHERE digest = ?1 AND data IS NOT NULL");
+      q.bind(1, "sha256:" + hex);
+      if (q.step()) bytes = q.blob(0);
+    } catch (const StoreError&) {
+      return false;  // e.g. a database from before schema version 6
+    }
+    if (!bytes || sha256_hex(*bytes) != hex) return false;
+    Fd out;
+    auto tmp = new_temp(out, "restore-");
+    if (!tmp) return false;
+    if (!write_all(out.get(), *bytes) || ::fchmod(out.get(), 0444) != 0) {
+      ::unlink(tmp->c_str());
+      return false;
+    }
+    if (!finish_temp(out, *tmp)) return false;
+    bool fan_created = false;
+    if (!rename_into_place(*tmp, hex, fan_created, /*replace=*/true)) return false;
+    if (fan_created && !fsync_dir(objects_dir)) return false;
+    objects_restored++;
+    return static_cast<bool>(fsync_dir(fan_of(hex)));
+  }
+
   Result<std::string> new_temp(Fd& fd, const char* prefix) {
     std::string tmp = tmp_dir + "/" + prefix + "XXXXXX";
     fd.reset(::mkostemp(tmp.data(), O_CLOEXEC));
@@ -818,11 +864,12 @@ struct ArtifactStore::Impl {
   // file of at most kSmallFile bytes is read whole into `bytes` (when given)
   // and hashed there, so that copy_to_temp can write it without reading it
   // again: three system calls instead of seven for a typical step output.
+  // `use_stat_cache` = false: always hashed (a kept small file's bytes are wanted).
   Result<std::string> digest_of(int fd, const std::string& name, const struct stat& before, bool& present_already,
-                                std::string* bytes = nullptr) {
+                                std::string* bytes = nullptr, bool use_stat_cache = true) {
     const int64_t started = now_ns();
     const StatKey key = key_of(before);
-    const bool cacheable = static_cast<uint64_t>(before.st_size) >= options.stat_cache_min_bytes;
+    const bool cacheable = use_stat_cache && static_cast<uint64_t>(before.st_size) >= options.stat_cache_min_bytes;
     // A cached digest is trusted only to skip work: if its object is missing,
     // the bytes are hashed again rather than stored under a remembered name.
     if (auto cached = cacheable ? stat_cache.lookup(key) : std::nullopt; cached && present(*cached)) {
@@ -1107,11 +1154,11 @@ struct ArtifactStore::Impl {
       if (!t) return Error{t.error()};
       entries = std::move(*t);
       for (const TreeEntry& e : entries) {
-        if (e.type == TreeEntry::Type::File && !present(e.hex)) {
+        if (e.type == TreeEntry::Type::File && !available(e.hex)) {
           return Error{d.str() + ": its file '" + e.path + "' (sha256:" + e.hex + ") is not in the store"};
         }
       }
-    } else if (!present(d.hex)) {
+    } else if (!available(d.hex)) {
       return Error{d.str() + " is not in the store"};
     }
     struct stat old {};
@@ -1330,12 +1377,12 @@ Result<void> ArtifactStore::materialize_at(const Digest& digest, const std::stri
 }
 
 bool ArtifactStore::exists(const Digest& digest) const {
-  if (!impl_->present(digest.hex)) return false;
+  if (!impl_->available(digest.hex)) return false;
   if (digest.kind == Kind::File) return true;
   auto entries = impl_->read_tree(digest);
   if (!entries) return false;
   return std::all_of(entries->begin(), entries->end(), [&](const TreeEntry& e) {
-    return e.type != TreeEntry::Type::File || impl_->present(e.hex);
+    return e.type != TreeEntry::Type::File || impl_->available(e.hex);
   });
 }
 
@@ -1344,7 +1391,8 @@ std::string ArtifactStore::object_path(const Digest& digest) const { return impl
 Result<uint64_t> ArtifactStore::size(const Digest& digest) const {
   auto size_of = [&](const std::string& hex) -> Result<uint64_t> {
     struct stat st {};
-    if (::lstat(impl_->path_of(hex).c_str(), &st) != 0) return Error{"sha256:" + hex + " is not in the store"};
+    if (!impl_->available(hex) || ::lstat(impl_->path_of(hex).c_str(), &st) != 0)
+      return Error{"sha256:" + hex + " is not in the store"};
     return static_cast<uint64_t>(st.st_size);
   };
   if (digest.kind == Kind::File) return size_of(digest.hex);
@@ -1361,7 +1409,7 @@ Result<uint64_t> ArtifactStore::size(const Digest& digest) const {
 }
 
 Result<std::string> ArtifactStore::read(const Digest& digest) const {
-  if (!impl_->present(digest.hex)) return Error{digest.str() + " is not in the store"};
+  if (!impl_->available(digest.hex)) return Error{digest.str() + " is not in the store"};
   return read_whole(impl_->path_of(digest.hex));
 }
 
@@ -1411,16 +1459,19 @@ Result<void> ArtifactStore::save_stat_cache() { return impl_->stat_cache.save();
 struct ArtifactStore::Batch::State {
   struct Pending {
     std::string hex, tmp;
-    Fd fd;  // open until synced
+    Fd fd;                 // open until synced; closed at once for a kept file
+    bool synced = true;    // false: a small file the caller keeps (SmallFiles::KeptByCaller)
+    bool replace = false;  // a kept file whose object is there with another size (a crash emptied it)
   };
 
   ArtifactStore::Impl* store;
+  SmallFiles small = SmallFiles::Sync;
   std::vector<Pending> pending;
   std::unordered_map<std::string, size_t> by_hex;  // hex -> index in pending
   size_t open_fds = 0;
   FsyncSweep sweep;
 
-  explicit State(ArtifactStore::Impl* s) : store(s) {}
+  State(ArtifactStore::Impl* s, SmallFiles sm) : store(s), small(sm) {}
   ~State() { discard(); }
 
   void discard() {
@@ -1460,12 +1511,13 @@ struct ArtifactStore::Batch::State {
     if (::fstat(fd.get(), &before) != 0) return Error{sys_error("inspect", path)};
     if (auto r = ArtifactStore::Impl::check_regular(before, path); !r) return Error{r.error()};
     const auto size = static_cast<uint64_t>(before.st_size);
+    const bool kept = small == SmallFiles::KeptByCaller && size <= kKeptMax;
     std::string hex, bytes;
     if (size == 0) {
       hex = kEmptyHex;
     } else {
       bool present_already = false;
-      auto h = store->digest_of(fd.get(), path, before, present_already, &bytes);
+      auto h = store->digest_of(fd.get(), path, before, present_already, &bytes, /*use_stat_cache=*/!kept);
       if (!h) return Error{h.error()};
       if (present_already) {
         store->objects_existing++;
@@ -1473,7 +1525,13 @@ struct ArtifactStore::Batch::State {
       }
       hex = std::move(*h);
     }
-    if (by_hex.count(hex) != 0 || store->present(hex)) {
+    bool damaged = false;  // kept: there, but not with these bytes' size
+    if (by_hex.count(hex) == 0 && kept) {
+      struct stat st {};
+      if (::lstat(store->path_of(hex).c_str(), &st) == 0)
+        damaged = !S_ISREG(st.st_mode) || static_cast<uint64_t>(st.st_size) != size;
+    }
+    if (by_hex.count(hex) != 0 || (kept ? !damaged && store->present(hex) : store->present(hex))) {
       store->objects_existing++;
       return Stored{Digest{Kind::File, hex}, size};
     }
@@ -1481,6 +1539,11 @@ struct ArtifactStore::Batch::State {
     auto tmp = store->copy_to_temp(fd.get(), path, before, out, &bytes);
     if (!tmp) return Error{tmp.error()};
     by_hex.emplace(hex, pending.size());
+    if (kept) {
+      out.reset();  // never synced: the caller keeps its bytes
+      pending.push_back(Pending{hex, std::move(*tmp), Fd{}, false, damaged});
+      return Stored{Digest{Kind::File, hex}, size, std::move(bytes)};
+    }
     pending.push_back(Pending{hex, std::move(*tmp), std::move(out)});
     if (++open_fds >= kBatchOpenMax) {
       if (auto r = sync_open(); !r) {
@@ -1504,8 +1567,8 @@ struct ArtifactStore::Batch::State {
     Result<void> result;
     size_t i = 0;
     for (; i < pending.size() && result; ++i) {
-      result = store->rename_into_place(pending[i].tmp, pending[i].hex, fan_created);
-      fans.push_back(pending[i].hex.substr(0, 2));
+      result = store->rename_into_place(pending[i].tmp, pending[i].hex, fan_created, pending[i].replace);
+      if (pending[i].synced) fans.push_back(pending[i].hex.substr(0, 2));
     }
     for (; i < pending.size(); ++i) ::unlink(pending[i].tmp.c_str());
     pending.clear();
@@ -1533,7 +1596,8 @@ struct ArtifactStore::Batch::State {
   }
 };
 
-ArtifactStore::Batch::Batch(ArtifactStore& store) : state_(std::make_unique<State>(store.impl_.get())) {}
+ArtifactStore::Batch::Batch(ArtifactStore& store, SmallFiles small)
+    : state_(std::make_unique<State>(store.impl_.get(), small)) {}
 ArtifactStore::Batch::Batch(Batch&&) noexcept = default;
 ArtifactStore::Batch& ArtifactStore::Batch::operator=(Batch&&) noexcept = default;
 ArtifactStore::Batch::~Batch() = default;
@@ -1571,6 +1635,7 @@ StoreStats ArtifactStore::stats() const {
   s.stat_cache_hits = impl_->stat_cache_hits;
   s.objects_written = impl_->objects_written;
   s.objects_existing = impl_->objects_existing;
+  s.objects_restored = impl_->objects_restored;
   s.files_linked = impl_->files_linked;
   s.files_copied = impl_->files_copied;
   return s;

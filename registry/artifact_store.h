@@ -119,6 +119,7 @@ struct StoreStats {
   uint64_t objects_existing = 0; // puts that found their object present
   uint64_t files_linked = 0;     // materialized by hard link
   uint64_t files_copied = 0;     // materialized by copy
+  uint64_t objects_restored = 0; // kept small files a crash lost, rewritten from the metadata store
 };
 
 struct ObjectInfo {
@@ -197,11 +198,24 @@ class ArtifactStore {
   std::unique_ptr<Impl> impl_;
 };
 
-// A file stored by a Batch: its digest and size in bytes.
+// A file stored by a Batch: its digest and size in bytes, and with
+// SmallFiles::KeptByCaller, the bytes of a small file the batch wrote
+// without a sync (see Batch).
 struct Stored {
   Digest digest;
   uint64_t size = 0;
+  std::optional<std::string> bytes{};
 };
+
+// How a Batch makes small files durable. Sync: like every other file.
+// KeptByCaller: a file of at most Batch::kKeptMax bytes whose object is
+// missing is written without a sync of its own, and Stored::bytes hands its
+// bytes to the caller, which must make them durable in the metadata store
+// (PutArtifact::data) in the transaction that records the digest. A crash
+// can then lose or empty the object's file; reads (exists, size, read,
+// materialize) restore such a file from those bytes. A present object of
+// another size is replaced.
+enum class SmallFiles { Sync, KeptByCaller };
 
 // Puts made durable together, for a caller that stores many small files at
 // once (the run recorder: the logs and outputs of one transaction). put_file
@@ -210,6 +224,7 @@ struct Stored {
 // commit() then makes every object of the batch durable in one sweep: fsync
 // of each temp file, renames into place (never replacing), one fsync per
 // touched fan-out folder (and of sha256/ when a fan-out folder was created).
+// Small files may instead be left to the caller (SmallFiles above).
 //
 // A digest returned by put_file names a present, crash-safe object only once
 // commit() has returned ok: record it (in the metadata store) after that.
@@ -219,7 +234,8 @@ struct Stored {
 // at once. Destroying a batch without commit() removes its temp files.
 class ArtifactStore::Batch {
  public:
-  explicit Batch(ArtifactStore& store);
+  static constexpr uint64_t kKeptMax = 4096;  // SmallFiles::KeptByCaller: files up to this size
+  explicit Batch(ArtifactStore& store, SmallFiles small = SmallFiles::Sync);
   Batch(Batch&&) noexcept;
   Batch& operator=(Batch&&) noexcept;
   ~Batch();

@@ -89,6 +89,12 @@ void Stmt::bind_text(int index, std::string_view v) {
   if (rc != SQLITE_OK) fail(rc);
 }
 
+Stmt& Stmt::bind_blob(int index, std::string_view bytes) {
+  int rc = sqlite3_bind_blob64(stmt_, index, bytes.data(), bytes.size(), SQLITE_TRANSIENT);
+  if (rc != SQLITE_OK) fail(rc);
+  return *this;
+}
+
 bool Stmt::step() {
   int rc = sqlite3_step(stmt_);
   if (rc == SQLITE_ROW) return true;
@@ -116,6 +122,12 @@ std::string Stmt::text(int col) const {
   const unsigned char* p = sqlite3_column_text(stmt_, col);
   if (!p) return {};
   return std::string(reinterpret_cast<const char*>(p), static_cast<size_t>(sqlite3_column_bytes(stmt_, col)));
+}
+
+std::string Stmt::blob(int col) const {
+  const void* p = sqlite3_column_blob(stmt_, col);
+  if (!p) return {};
+  return std::string(static_cast<const char*>(p), static_cast<size_t>(sqlite3_column_bytes(stmt_, col)));
 }
 
 std::optional<int64_t> Stmt::opt_int64(int col) const {

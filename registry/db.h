@@ -52,6 +52,8 @@ class Stmt {
   template <class T>
   Stmt& bind(const char* name, const T& value) { return bind(parameter_index(name), value); }
   int parameter_index(const char* name) const;  // ":name", "?1"... throws if unknown
+  // Binds bytes as a BLOB (any bytes, NULs included).
+  Stmt& bind_blob(int index, std::string_view bytes);
 
   // Advances: true while a row is available.
   bool step();
@@ -63,6 +65,7 @@ class Stmt {
   int64_t int64(int col) const;                    // NULL reads as 0
   double real(int col) const;                      // NULL reads as NaN
   std::string text(int col) const;                 // NULL reads as ""
+  std::string blob(int col) const;                 // a BLOB's bytes; NULL reads as ""
   std::optional<int64_t> opt_int64(int col) const;
 
   std::string sql() const;  // the statement's text

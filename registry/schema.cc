@@ -375,6 +375,15 @@ ALTER TABLE attempts ADD COLUMN pgid INTEGER;
 ALTER TABLE attempts ADD COLUMN pgid_start TEXT;
 )sql";
 
+// Version 6: the bytes of small files the run recorder stored in the
+// artifact store without syncing them. The transaction that records such an
+// artifact makes its bytes durable; a crash that loses the object's file is
+// repaired from here (docs/store.md, "Durability"). NULL for every other
+// artifact.
+constexpr const char* kV6 = R"sql(
+ALTER TABLE artifacts ADD COLUMN data BLOB;
+)sql";
+
 // Append new versions at the end; never edit a released one. A step that
 // must rebuild a table (SQLite cannot alter a CHECK or a foreign key) follows
 // https://sqlite.org/lang_altertable.html#otheralter: migrate() runs steps
@@ -385,6 +394,7 @@ constexpr Migration kMigrations[] = {
     {3, "step cache and recovery: run owner process, --no-cache, the cache's decision per step", kV3},
     {4, "sluice serve: API tokens, idempotency keys, webhook deliveries, schedules and fires, the run queue", kV4},
     {5, "sluice resume: a run's options, each attempt's process group", kV5},
+    {6, "small artifacts: the bytes of files stored without a sync of their own", kV6},
 };
 
 }  // namespace

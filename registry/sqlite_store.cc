@@ -781,11 +781,19 @@ class SqliteStore final : public Store {
 
   void put(const PutArtifact& w) {
     Stmt s = db_.prepare(
-        "INSERT INTO artifacts (digest, kind, size, created_at) VALUES (?1, ?2, ?3, ?4) "
+        "INSERT INTO artifacts (digest, kind, size, created_at, data) VALUES (?1, ?2, ?3, ?4, ?5) "
         "ON CONFLICT (digest) DO NOTHING");
-    s.bind(1, w.digest).bind(2, to_string(w.kind)).bind(3, w.size).bind(4, w.at).run();
+    s.bind(1, w.digest).bind(2, to_string(w.kind)).bind(3, w.size).bind(4, w.at);
+    if (w.data) s.bind_blob(5, *w.data);
+    else s.bind(5, std::optional<int64_t>{});
+    s.run();
     // New: its id is the inserted row's; a known one is looked up when needed.
-    if (db_.changes() == 1) artifact_ids_.emplace(w.digest, db_.last_insert_rowid());
+    if (db_.changes() == 1) {
+      artifact_ids_.emplace(w.digest, db_.last_insert_rowid());
+    } else if (w.data) {  // recorded before, maybe without bytes (its object was synced, or lost since)
+      Stmt u = db_.prepare("UPDATE artifacts SET data = ?2 WHERE digest = ?1 AND data IS NULL");
+      u.bind(1, w.digest).bind_blob(2, *w.data).run();
+    }
   }
 
   void put(const AddOutput& w) {

@@ -184,12 +184,17 @@ struct AddMetric {
   int64_t seq = 0;
 };
 
-// An artifact in the content-addressed store. A no-op if it is recorded.
+// An artifact in the content-addressed store. A no-op if it is recorded,
+// except that `data` is added to a row without it.
 struct PutArtifact {
   std::string digest{};
   ArtifactKind kind = ArtifactKind::File;
   int64_t size = 0;  // bytes (a tree: the sum of its files)
   int64_t at = 0;
+  // A small file's bytes, when its object was written without a sync of its
+  // own (ArtifactStore::Batch, SmallFiles::KeptByCaller): this write makes
+  // them durable, and a lost object is restored from them.
+  std::optional<std::string> data{};
 };
 
 // Lineage: the step produced artifact `digest` as its output `name` at `path`

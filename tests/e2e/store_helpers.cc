@@ -2,6 +2,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <sqlite3.h>
+
 #include <chrono>
 #include <thread>
 
@@ -56,6 +58,19 @@ nlohmann::json step_of(const nlohmann::json& show, const std::string& node) {
 std::string object_path(const TempDir& dir, const std::string& digest) {
   std::string hex = digest.substr(7, 64);
   return dir / (".sluice/cas/sha256/" + hex.substr(0, 2) + "/" + hex.substr(2));
+}
+
+void exec_sql(const TempDir& dir, const std::string& sql) {
+  const std::string path = dir / ".sluice/sluice.db";
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE, nullptr) == SQLITE_OK);
+  char* err = nullptr;
+  const int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err);
+  const std::string message = err ? err : "";
+  sqlite3_free(err);
+  sqlite3_close(db);
+  INFO(sql << ": " << message);
+  REQUIRE(rc == SQLITE_OK);
 }
 
 }  // namespace sluice::test

@@ -24,5 +24,8 @@ std::map<std::string, std::string> step_statuses(const nlohmann::json& show);
 nlohmann::json step_of(const nlohmann::json& show, const std::string& node);
 // The object file of a digest in <dir>/.sluice/cas.
 std::string object_path(const TempDir& dir, const std::string& digest);
+// Runs SQL on <dir>/.sluice/sluice.db directly (what no command does: a
+// test's own change to the store).
+void exec_sql(const TempDir& dir, const std::string& sql);
 
 }  // namespace sluice::test

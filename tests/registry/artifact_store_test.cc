@@ -16,6 +16,8 @@
 
 #include "dsl/paths.h"
 #include "registry/artifact_store.h"
+#include "registry/sqlite_store.h"
+#include "registry/store.h"
 #include "registry/sha256.h"
 
 using namespace sluice::registry;
@@ -779,4 +781,105 @@ TEST_CASE("artifact_store: a batch refuses what put_file refuses, with the same 
   }
   CHECK(batch.put_file(t / "missing").error() == "cannot open '" + t / "missing" + "': No such file or directory");
   CHECK(batch.pending() == 0);
+}
+
+// ---- small files kept by the caller (SmallFiles::KeptByCaller)
+
+TEST_CASE("artifact_store: a batch hands small files' bytes to its caller and writes their objects all the same") {
+  TempDir t;
+  auto store = open_store(t / "home");
+  write_file(t / "small.txt", "small\n");
+  write_file(t / "edge.bin", std::string(ArtifactStore::Batch::kKeptMax, 'e'));
+  write_file(t / "big.bin", std::string(ArtifactStore::Batch::kKeptMax + 1, 'b'));
+  write_file(t / "empty.log", "");
+  ArtifactStore::Batch batch(store, SmallFiles::KeptByCaller);
+  auto small = batch.put_file(t / "small.txt");
+  auto edge = batch.put_file(t / "edge.bin");
+  auto big = batch.put_file(t / "big.bin");
+  auto empty = batch.put_file(t / "empty.log");
+  REQUIRE(small.ok());
+  REQUIRE(edge.ok());
+  REQUIRE(big.ok());
+  REQUIRE(empty.ok());
+  CHECK(small->bytes == std::optional<std::string>("small\n"));
+  CHECK(edge->bytes == std::optional<std::string>(std::string(ArtifactStore::Batch::kKeptMax, 'e')));
+  CHECK_FALSE(big->bytes.has_value());  // synced like any file
+  CHECK(empty->bytes == std::optional<std::string>(""));
+  CHECK(batch.pending() == 4);
+  REQUIRE(batch.commit().ok());
+  CHECK(fs::is_empty(t / "home/cas/tmp"));
+  for (const auto& [d, path] : {std::pair{small->digest, t / "small.txt"}, std::pair{edge->digest, t / "edge.bin"},
+                                std::pair{big->digest, t / "big.bin"}, std::pair{empty->digest, t / "empty.log"}}) {
+    CHECK(store.exists(d));
+    CHECK(read_file(store.object_path(d)) == read_file(path));
+    CHECK(mode_of(store.object_path(d)) == 0444);
+  }
+
+  // Present with these bytes' size: no write, no bytes. Emptied (what a
+  // crash can leave of a file never synced): written again, replacing it.
+  auto again = batch.put_file(t / "small.txt");
+  REQUIRE(again.ok());
+  CHECK_FALSE(again->bytes.has_value());
+  CHECK(batch.pending() == 0);
+  const std::string object = store.object_path(small->digest);
+  chmod(object.c_str(), 0644);
+  fs::resize_file(object, 0);
+  auto rewritten = batch.put_file(t / "small.txt");
+  REQUIRE(rewritten.ok());
+  CHECK(rewritten->bytes == std::optional<std::string>("small\n"));
+  REQUIRE(batch.commit().ok());
+  CHECK(read_file(object) == "small\n");
+  CHECK(mode_of(object) == 0444);
+}
+
+TEST_CASE("artifact_store: a small object a crash lost or emptied is restored from the bytes the database keeps") {
+  TempDir t;
+  const std::string home = t / "home";
+  const std::string kept = "kept\n", wrong = "other\n";
+  const Digest d{Kind::File, hex_of(kept)}, w{Kind::File, hex_of("something else\n")}, big{Kind::File, hex_of("big\n")};
+  {
+    fs::create_directories(home);
+    auto db = open_sqlite_store(home + "/sluice.db");
+    // Recorded first without bytes (an object synced on its own), then with.
+    db->apply({PutArtifact{d.str(), ArtifactKind::File, 5, 1}, PutArtifact{big.str(), ArtifactKind::File, 4, 1}});
+    db->apply({PutArtifact{d.str(), ArtifactKind::File, 5, 2, kept},
+               PutArtifact{w.str(), ArtifactKind::File, 6, 2, wrong}});  // bytes that are not its own
+  }
+  auto store = open_store(home);
+  const std::string object = store.object_path(d);
+
+  CHECK_FALSE(fs::exists(object));
+  CHECK(store.exists(d));  // restored
+  CHECK(read_file(object) == kept);
+  CHECK(mode_of(object) == 0444);
+  CHECK(store.stats().objects_restored == 1);
+
+  chmod(object.c_str(), 0644);
+  fs::resize_file(object, 0);
+  auto bytes = store.read(d);
+  REQUIRE(bytes.ok());
+  CHECK(*bytes == kept);
+  CHECK(mode_of(object) == 0444);
+
+  fs::remove(object);
+  REQUIRE(store.materialize(d, t / "out.txt").ok());
+  CHECK(read_file(t / "out.txt") == kept);
+  fs::remove(object);
+  auto size = store.size(d);
+  REQUIRE(size.ok());
+  CHECK(*size == 5);
+  CHECK(store.stats().objects_restored == 4);
+
+  // Bytes that do not hash to the digest, or none kept: not in the store.
+  CHECK_FALSE(store.exists(w));
+  CHECK(store.read(w).error() == w.str() + " is not in the store");
+  CHECK_FALSE(store.exists(big));
+  CHECK_FALSE(fs::exists(store.object_path(w)));
+  CHECK(store.stats().objects_restored == 4);
+
+  // Without a database nothing is restored, and none is created.
+  TempDir other;
+  auto bare = open_store(other / "home");
+  CHECK_FALSE(bare.exists(d));
+  CHECK_FALSE(fs::exists(other / "home/sluice.db"));
 }

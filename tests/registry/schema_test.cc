@@ -284,6 +284,17 @@ const std::string kSchemaV5 = [] {
   return s;
 }();
 
+// Version 6 (small artifacts): the bytes of files stored without a sync.
+const std::string kSchemaV6 = [] {
+  std::string s = kSchemaV5;
+  const std::string from = "size INTEGER NOT NULL, created_at INTEGER NOT NULL);";
+  size_t at = s.find("CREATE TABLE artifacts");
+  at = at == std::string::npos ? at : s.find(from, at);
+  if (at == std::string::npos) throw std::logic_error("version 5's schema has no artifacts table as expected");
+  s.replace(at, from.size(), "size INTEGER NOT NULL, created_at INTEGER NOT NULL,\n  data BLOB);");
+  return s;
+}();
+
 const char* const kRowsV2 = R"sql(
 INSERT INTO workflows (id, name, digest, source, path, first_seen)
   VALUES (2, 'v2wf', 'sha256:v2wf', 'name = "v2wf"', 'v2.toml', 2000);
@@ -430,6 +441,32 @@ void check_v5(Store& store) {
   CHECK(old_attempts[0].pgid_start == "");
 }
 
+const char* const kRowsV6 = R"sql(
+INSERT INTO artifacts (id, digest, kind, size, created_at, data)
+  VALUES (6, 'sha256:v6-small', 'file', 3, 6000, X'6869ff');
+)sql";
+
+void check_v6(Store& store) {
+  // Artifacts from before version 6 are read as before.
+  auto old = store.artifact("sha256:v2-model");
+  REQUIRE(old);
+  CHECK(old->size == 20);
+  CHECK(store.artifact("sha256:v6-small")->size == 3);
+}
+
+void check_v6_file(const std::string& path) {
+  // Rows from before version 6 keep no bytes; version 6's read back whole.
+  Db db(path);
+  Stmt q = db.prepare(
+      "SELECT digest, data IS NULL, data FROM artifacts WHERE digest IN ('sha256:v2-model', 'sha256:v6-small') "
+      "ORDER BY digest");
+  REQUIRE(q.step());
+  CHECK(q.text(0) == "sha256:v2-model");
+  CHECK(q.int64(1) == 1);
+  REQUIRE(q.step());
+  CHECK(q.blob(2) == std::string("hi\xff", 3));
+}
+
 const std::vector<Frozen>& frozen() {
   static const std::vector<Frozen> versions = {
       {1, kSchemaV1, kRowsV1, check_v1},
@@ -437,6 +474,7 @@ const std::vector<Frozen>& frozen() {
       {3, kSchemaV3.c_str(), kRowsV3, check_v3},
       {4, kSchemaV4.c_str(), kRowsV4, check_v4},
       {5, kSchemaV5.c_str(), kRowsV5, check_v5},
+      {6, kSchemaV6.c_str(), kRowsV6, check_v6, check_v6_file},
   };
   return versions;
 }
