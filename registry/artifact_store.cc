@@ -706,6 +706,7 @@ struct ArtifactStore::Impl {
   int64_t racy_window_ns = 0;
   StatCache stat_cache;
 
+  std::atomic<bool> tmpfile_ok{true};  // place_unsynced may use O_TMPFILE
   std::atomic<uint64_t> files_hashed{0}, bytes_hashed{0}, stat_cache_hits{0}, objects_written{0},
       objects_existing{0}, files_linked{0}, files_copied{0}, objects_restored{0};
 
@@ -790,6 +791,41 @@ struct ArtifactStore::Impl {
   bool present(const std::string& hex) const {
     struct stat st {};
     return ::lstat(path_of(hex).c_str(), &st) == 0 && S_ISREG(st.st_mode);
+  }
+
+  // Writes a kept small file's object (SmallFiles::KeptByCaller) straight
+  // into place, unsynced: an O_TMPFILE inode linked under its name once
+  // whole, so it appears whole or not at all, with no temp name and no
+  // rename. True when placed (or present already: linking never replaces);
+  // false when this file system cannot (no O_TMPFILE, no way to link one),
+  // and the caller then takes the temp file way.
+  Result<bool> place_unsynced(const std::string& hex, std::string_view bytes, bool& fan_created) {
+    if (!tmpfile_ok) return false;
+    Fd fd(::open(tmp_dir.c_str(), O_TMPFILE | O_WRONLY | O_CLOEXEC, 0444));
+    if (!fd.valid()) {
+      if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL) return Error{sys_error("create a temporary file in", tmp_dir)};
+      tmpfile_ok = false;
+      return false;
+    }
+    if (!write_all(fd.get(), bytes) || ::fchmod(fd.get(), 0444) != 0) return Error{sys_error("write", "a temporary file in " + tmp_dir)};
+    const std::string obj = path_of(hex);
+    char proc[64];
+    std::snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd.get());
+    // Through /proc (any user), else by AT_EMPTY_PATH (needs CAP_DAC_READ_SEARCH).
+    auto link = [&] {
+      if (::linkat(AT_FDCWD, proc, AT_FDCWD, obj.c_str(), AT_SYMLINK_FOLLOW) == 0 || errno == EEXIST) return true;
+      return ::linkat(fd.get(), "", AT_FDCWD, obj.c_str(), AT_EMPTY_PATH) == 0 || errno == EEXIST;
+    };
+    if (link()) return true;
+    const std::string fan = fan_of(hex);
+    struct stat st {};
+    if (::stat(fan.c_str(), &st) != 0) {  // the first object of its fan-out folder
+      if (::mkdir(fan.c_str(), 0755) == 0) fan_created = true;
+      else if (errno != EEXIST) return Error{sys_error("create folder", fan)};
+      if (link()) return true;
+    }
+    tmpfile_ok = false;  // e.g. no /proc and no capability: the temp file way from now on
+    return false;
   }
 
   // For reading: the object is present, or it is a small file a crash lost
@@ -1464,8 +1500,11 @@ struct ArtifactStore::Batch::State {
     bool replace = false;  // a kept file whose object is there with another size (a crash emptied it)
   };
 
+  static constexpr size_t kPlaced = SIZE_MAX;  // by_hex: a kept file placed at once, nothing pending
+
   ArtifactStore::Impl* store;
   SmallFiles small = SmallFiles::Sync;
+  bool fans_created = false;  // by kept files placed since the last commit
   std::vector<Pending> pending;
   std::unordered_map<std::string, size_t> by_hex;  // hex -> index in pending
   size_t open_fds = 0;
@@ -1535,6 +1574,17 @@ struct ArtifactStore::Batch::State {
       store->objects_existing++;
       return Stored{Digest{Kind::File, hex}, size};
     }
+    if (kept && !damaged) {
+      bool fan_created = false;
+      auto placed = store->place_unsynced(hex, bytes, fan_created);
+      if (!placed) return Error{placed.error()};
+      if (*placed) {
+        fans_created = fans_created || fan_created;
+        by_hex.emplace(hex, kPlaced);
+        store->objects_written++;
+        return Stored{Digest{Kind::File, hex}, size, std::move(bytes)};
+      }
+    }
     Fd out;
     auto tmp = store->copy_to_temp(fd.get(), path, before, out, &bytes);
     if (!tmp) return Error{tmp.error()};
@@ -1555,7 +1605,13 @@ struct ArtifactStore::Batch::State {
   }
 
   Result<void> commit() {
-    if (pending.empty()) return {};
+    // A fan-out folder a kept file created must be durable for the synced
+    // objects that may land in it later.
+    const bool created_by_kept = std::exchange(fans_created, false);
+    if (pending.empty()) {
+      by_hex.clear();
+      return created_by_kept ? fsync_dir(store->objects_dir) : Result<void>{};
+    }
     if (auto r = sync_open(); !r) {
       discard();
       return r;
@@ -1574,7 +1630,7 @@ struct ArtifactStore::Batch::State {
     pending.clear();
     by_hex.clear();
     if (!result) return result;
-    if (fan_created) {
+    if (fan_created || created_by_kept) {
       if (auto r = fsync_dir(store->objects_dir); !r) return r;
     }
     std::sort(fans.begin(), fans.end());

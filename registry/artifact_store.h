@@ -209,9 +209,12 @@ struct Stored {
 
 // How a Batch makes small files durable. Sync: like every other file.
 // KeptByCaller: a file of at most Batch::kKeptMax bytes whose object is
-// missing is written without a sync of its own, and Stored::bytes hands its
-// bytes to the caller, which must make them durable in the metadata store
-// (PutArtifact::data) in the transaction that records the digest. A crash
+// missing is written without a sync of its own, at once (an O_TMPFILE file
+// linked under its name when whole; a temp file renamed at commit where the
+// file system cannot), so it may be present before commit(); Stored::bytes
+// hands its bytes to the caller, which must make them durable in the
+// metadata store (PutArtifact::data) in the transaction that records the
+// digest. A crash
 // can then lose or empty the object's file; reads (exists, size, read,
 // materialize) restore such a file from those bytes. A present object of
 // another size is replaced.

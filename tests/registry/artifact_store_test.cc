@@ -805,7 +805,12 @@ TEST_CASE("artifact_store: a batch hands small files' bytes to its caller and wr
   CHECK(edge->bytes == std::optional<std::string>(std::string(ArtifactStore::Batch::kKeptMax, 'e')));
   CHECK_FALSE(big->bytes.has_value());  // synced like any file
   CHECK(empty->bytes == std::optional<std::string>(""));
-  CHECK(batch.pending() == 4);
+  // The kept files' objects are in place at once (linked whole, never
+  // synced); only the big one waits for commit.
+  CHECK(batch.pending() == 1);
+  CHECK(count_files(t / "home/cas/tmp") == 1);
+  CHECK(read_file(store.object_path(small->digest)) == "small\n");
+  CHECK_FALSE(store.exists(big->digest));
   REQUIRE(batch.commit().ok());
   CHECK(fs::is_empty(t / "home/cas/tmp"));
   for (const auto& [d, path] : {std::pair{small->digest, t / "small.txt"}, std::pair{edge->digest, t / "edge.bin"},
