@@ -707,6 +707,9 @@ struct ArtifactStore::Impl {
   StatCache stat_cache;
 
   std::atomic<bool> tmpfile_ok{true};  // place_unsynced may use O_TMPFILE
+  std::mutex kept_mu;                  // guards the two below (restore_kept)
+  bool kept_db_tried = false;
+  std::unique_ptr<Db> kept_db;         // <home>/sluice.db, read for kept small files' bytes
   std::atomic<uint64_t> files_hashed{0}, bytes_hashed{0}, stat_cache_hits{0}, objects_written{0},
       objects_existing{0}, files_linked{0}, files_copied{0}, objects_restored{0};
 
@@ -842,17 +845,29 @@ struct ArtifactStore::Impl {
   // (artifacts.data), synced, replacing what a crash left; false when the
   // database keeps none (or cannot be read), or they are not its bytes.
   bool restore_kept(const std::string& hex) {
-    const std::string db_path = parent_of(root) + "/sluice.db";
-    struct stat st {};
-    if (::stat(db_path.c_str(), &st) != 0) return false;  // no database: nothing kept, none created
     std::optional<std::string> bytes;
-    try {
-      Db db(db_path);
-      Stmt q = db.prepare("SELECT data FROM artifacts WHERE digest = ?1 AND data IS NOT NULL");
-      q.bind(1, "sha256:" + hex);
-      if (q.step()) bytes = q.blob(0);
-    } catch (const StoreError&) {
-      return false;  // e.g. a database from before schema version 6
+    {
+      // One connection for the store's life, opened at the first object
+      // missing (a run whose cached outputs were all removed asks once per
+      // output); none when there is no database, and none is created.
+      std::lock_guard<std::mutex> lock(kept_mu);
+      if (!kept_db_tried) {
+        kept_db_tried = true;
+        const std::string db_path = parent_of(root) + "/sluice.db";
+        struct stat st {};
+        try {
+          if (::stat(db_path.c_str(), &st) == 0) kept_db = std::make_unique<Db>(db_path);
+        } catch (const StoreError&) {
+        }
+      }
+      if (!kept_db) return false;
+      try {
+        Stmt q = kept_db->prepare("SELECT data FROM artifacts WHERE digest = ?1 AND data IS NOT NULL");
+        q.bind(1, "sha256:" + hex);
+        if (q.step()) bytes = q.blob(0);
+      } catch (const StoreError&) {
+        return false;  // e.g. a database from before schema version 6
+      }
     }
     if (!bytes || sha256_hex(*bytes) != hex) return false;
     Fd out;
