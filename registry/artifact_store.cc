@@ -737,10 +737,10 @@ struct ArtifactStore::Impl {
 
   // Moves a finished temp file (already 0444 and fsynced) into place unless
   // the object is there already, then makes its name durable; never
-  // rewrites an existing object.
-  Result<void> commit(const std::string& tmp, const std::string& hex) {
+  // rewrites an existing object, but with `replace` (one a crash emptied).
+  Result<void> commit(const std::string& tmp, const std::string& hex, bool replace = false) {
     bool fan_created = false;
-    if (auto r = rename_into_place(tmp, hex, fan_created); !r) return r;
+    if (auto r = rename_into_place(tmp, hex, fan_created, replace); !r) return r;
     if (fan_created) {
       if (auto r = fsync_dir(objects_dir); !r) return r;
     }
@@ -834,11 +834,13 @@ struct ArtifactStore::Impl {
   // For reading: the object is present, or it is a small file a crash lost
   // or emptied (SmallFiles::KeptByCaller) and it was restored from the bytes
   // the metadata store kept.
-  bool available(const std::string& hex) {
-    struct stat st {};
-    if (::lstat(path_of(hex).c_str(), &st) == 0 && S_ISREG(st.st_mode) && (st.st_size > 0 || hex == kEmptyHex))
-      return true;
-    return restore_kept(hex);
+  // `st`, when given, receives the object's lstat.
+  bool available(const std::string& hex, struct stat* st = nullptr) {
+    struct stat own {};
+    struct stat& s = st ? *st : own;
+    const std::string path = path_of(hex);
+    if (::lstat(path.c_str(), &s) == 0 && S_ISREG(s.st_mode) && (s.st_size > 0 || hex == kEmptyHex)) return true;
+    return restore_kept(hex) && ::lstat(path.c_str(), &s) == 0;
   }
 
   // Rewrites object `hex` from the bytes <home>/sluice.db keeps for it
@@ -870,19 +872,9 @@ struct ArtifactStore::Impl {
       }
     }
     if (!bytes || sha256_hex(*bytes) != hex) return false;
-    Fd out;
-    auto tmp = new_temp(out, "restore-");
-    if (!tmp) return false;
-    if (!write_all(out.get(), *bytes) || ::fchmod(out.get(), 0444) != 0) {
-      ::unlink(tmp->c_str());
-      return false;
-    }
-    if (!finish_temp(out, *tmp)) return false;
-    bool fan_created = false;
-    if (!rename_into_place(*tmp, hex, fan_created, /*replace=*/true)) return false;
-    if (fan_created && !fsync_dir(objects_dir)) return false;
+    if (!write_object(hex, *bytes, "restore-", /*replace=*/true)) return false;
     objects_restored++;
-    return static_cast<bool>(fsync_dir(fan_of(hex)));
+    return true;
   }
 
   Result<std::string> new_temp(Fd& fd, const char* prefix) {
@@ -1038,17 +1030,23 @@ struct ArtifactStore::Impl {
       objects_existing++;
       return Digest{Kind::File, hex};
     }
+    if (auto r = write_object(hex, bytes, "put-"); !r) return Error{r.error()};
+    return Digest{Kind::File, hex};
+  }
+
+  // Writes object `hex` holding `bytes` the full way (temp file, 0444,
+  // fsync, rename, fsync of its folder); `replace`: over what is there.
+  Result<void> write_object(const std::string& hex, std::string_view bytes, const char* prefix, bool replace = false) {
     Fd out;
-    auto tmp = new_temp(out, "put-");
+    auto tmp = new_temp(out, prefix);
     if (!tmp) return Error{tmp.error()};
     if (!write_all(out.get(), bytes) || ::fchmod(out.get(), 0444) != 0) {
       Error e{sys_error("write", *tmp)};
       ::unlink(tmp->c_str());
       return e;
     }
-    if (auto r = finish_temp(out, *tmp); !r) return Error{r.error()};
-    if (auto r = commit(*tmp, hex); !r) return Error{r.error()};
-    return Digest{Kind::File, hex};
+    if (auto r = finish_temp(out, *tmp); !r) return r;
+    return commit(*tmp, hex, replace);
   }
 
   // ---- folders
@@ -1442,8 +1440,7 @@ std::string ArtifactStore::object_path(const Digest& digest) const { return impl
 Result<uint64_t> ArtifactStore::size(const Digest& digest) const {
   auto size_of = [&](const std::string& hex) -> Result<uint64_t> {
     struct stat st {};
-    if (!impl_->available(hex) || ::lstat(impl_->path_of(hex).c_str(), &st) != 0)
-      return Error{"sha256:" + hex + " is not in the store"};
+    if (!impl_->available(hex, &st)) return Error{"sha256:" + hex + " is not in the store"};
     return static_cast<uint64_t>(st.st_size);
   };
   if (digest.kind == Kind::File) return size_of(digest.hex);
@@ -1579,13 +1576,16 @@ struct ArtifactStore::Batch::State {
       }
       hex = std::move(*h);
     }
-    bool damaged = false;  // kept: there, but not with these bytes' size
-    if (by_hex.count(hex) == 0 && kept) {
+    // One lstat: present (for a kept file, with these bytes' size), or, for
+    // a kept file, damaged (there otherwise: what a crash left).
+    bool present = by_hex.count(hex) != 0, damaged = false;
+    if (!present) {
       struct stat st {};
-      if (::lstat(store->path_of(hex).c_str(), &st) == 0)
-        damaged = !S_ISREG(st.st_mode) || static_cast<uint64_t>(st.st_size) != size;
+      const bool there = ::lstat(store->path_of(hex).c_str(), &st) == 0;
+      present = there && S_ISREG(st.st_mode) && (!kept || static_cast<uint64_t>(st.st_size) == size);
+      damaged = kept && there && !present;
     }
-    if (by_hex.count(hex) != 0 || (kept ? !damaged && store->present(hex) : store->present(hex))) {
+    if (present) {
       store->objects_existing++;
       return Stored{Digest{Kind::File, hex}, size};
     }

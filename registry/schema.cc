@@ -378,7 +378,7 @@ ALTER TABLE attempts ADD COLUMN pgid_start TEXT;
 // Version 6: the bytes of small files the run recorder stored in the
 // artifact store without syncing them. The transaction that records such an
 // artifact makes its bytes durable; a crash that loses the object's file is
-// repaired from here (docs/store.md, "Durability"). NULL for every other
+// repaired from here (docs/store.md, "Small files"). NULL for every other
 // artifact.
 constexpr const char* kV6 = R"sql(
 ALTER TABLE artifacts ADD COLUMN data BLOB;

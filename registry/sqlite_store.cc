@@ -785,7 +785,7 @@ class SqliteStore final : public Store {
         "ON CONFLICT (digest) DO NOTHING");
     s.bind(1, w.digest).bind(2, to_string(w.kind)).bind(3, w.size).bind(4, w.at);
     if (w.data) s.bind_blob(5, *w.data);
-    else s.bind(5, std::optional<int64_t>{});
+    else s.bind(5, nullptr);
     s.run();
     // New: its id is the inserted row's; a known one is looked up when needed.
     if (db_.changes() == 1) {

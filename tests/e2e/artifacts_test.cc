@@ -189,7 +189,7 @@ TEST_CASE("lineage: what produced an artifact, from which inputs, recursively, a
 }
 
 // What a power cut can leave of a small file the recorder stored without a
-// sync of its own (docs/store.md, "Durability"): no object, or an empty one.
+// sync of its own (docs/store.md, "Small files"): no object, or an empty one.
 // The database keeps its bytes, and every reader restores it. (An output a
 // later step of the same run reads is stored, synced, when that step's cache
 // key is computed: `make` here has no reader in its first run.)

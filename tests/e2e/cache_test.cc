@@ -201,7 +201,7 @@ TEST_CASE("cache: cache = false runs every time - cache clear forgets precisely 
                                  "artifact store)\n");
 
   // A small output's object removed from the artifact store comes back from
-  // the bytes the database keeps (docs/store.md, "Durability"): a hit.
+  // the bytes the database keeps (docs/store.md, "Small files"): a hit.
   const std::string report_object = object_path(f.dir, f.digest(r3, "report"));
   const std::string report_bytes = read_file(report_object);
   fs::remove(report_object);
